@@ -1,0 +1,27 @@
+"""`python -m local`: serve the Worker on 127.0.0.1:${PORT:-8787} with the stand-in runtime."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import uvicorn
+
+from local.runtime import LocalRuntime
+from local.server import LocalServer
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s")
+    root = Path(os.environ.get("WORKER_ROOT", Path(__file__).resolve().parent.parent))
+    runtime = LocalRuntime(root)
+    host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "8787"))
+    logging.getLogger("local").info("serving %s on http://%s:%d (state in %s)", runtime.config.name, host, port,
+                                    runtime.state_dir)
+    uvicorn.run(LocalServer(runtime), host=host, port=port, ws="websockets", log_level="warning",
+                lifespan="on", ws_ping_interval=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+"""Stand-in `pyodide` package (local runtime only)."""
+
+__version__ = "0.28.0-local"

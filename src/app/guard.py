@@ -1,0 +1,76 @@
+"""Request-size limit and the last-resort error answer, as an ASGI layer inside CORS.
+
+Every body the app reads is JSON, so any over 1 MiB is refused with 413 before a route parses it
+(checked on Content-Length and again while streaming, since the header can be absent or wrong).
+Uploads never pass through here: the entry point streams them to R2. If anything escapes the
+app's own error handlers, the client still gets the standard JSON 500 and never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from starlette.exceptions import HTTPException
+
+log = logging.getLogger("reel.guard")
+
+JSON_BODY_LIMIT = 1024 * 1024
+
+
+class _TooLarge(HTTPException):
+    """Raised while the body streams in; an HTTPException so FastAPI's body parsing lets it through."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"Request body is larger than {limit} bytes")
+
+
+async def _send_json(send: Any, status: int, body: dict) -> None:
+    payload = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class GuardMiddleware:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = JSON_BODY_LIMIT
+        too_large = {"error": f"Request body is larger than {limit} bytes", "code": "payload_too_large"}
+        length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if length is not None and length.isdigit() and int(length) > limit:
+            await _send_json(send, 413, too_large)
+            return
+        seen, started = 0, False
+
+        async def counting_receive() -> dict:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge(limit)
+            return message
+
+        async def tracking_send(message: dict) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await _send_json(send, 413, too_large)
+        except Exception:
+            # Starlette re-raises after its 500 handler already answered; answer only if nobody did.
+            if not started:
+                log.exception("unhandled error outside the app's handlers")
+                await _send_json(send, 500, {"error": "Internal error", "code": "internal_error"})

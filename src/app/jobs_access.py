@@ -1,0 +1,30 @@
+"""How routes reach job Durable Objects: stubs by job id, and RPC answers turned into HTTP errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.errors import ApiError
+from jobs.ids import is_job_id
+
+
+def job_stub(env: Any, job_id: str) -> Any:
+    """The job's object. An id that cannot be a job's is a 404 before any object is touched."""
+    if not is_job_id(job_id):
+        raise ApiError(404, "Unknown job", "not_found")
+    return env.EXPORT_JOB.getByName(job_id)
+
+
+def index_stub(env: Any, user_id: str) -> Any:
+    return env.USER_JOBS.getByName(user_id)
+
+
+def plain(value: Any) -> Any:
+    """An RPC result as plain JSON-able Python (dicts arrive as a dict subclass, lists as lists)."""
+    if hasattr(value, "to_py"):
+        value = value.to_py()
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value

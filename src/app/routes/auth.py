@@ -1,0 +1,36 @@
+"""`POST /api/auth/token`: how a backend mints a browser's user token."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.deps import get_settings
+from app.security import server_identity
+from auth import tokens
+from auth.identity import Identity
+from settings import Settings
+
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+
+class TokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="The user the token acts for")
+    ttl_s: int = Field(3600, ge=tokens.MIN_TTL_S, le=tokens.MAX_TTL_S, strict=True,
+                       description="Lifetime in seconds (60 s to 7 days)")
+
+
+class TokenResponse(BaseModel):
+    token: str
+    token_type: str = "Bearer"  # noqa: S105 - a scheme name, not a secret
+    expires_at: str = Field(description="ISO 8601, UTC")
+
+
+@router.post("/token", response_model=TokenResponse, summary="Mint a user token (server API key only)")
+async def mint_token(body: TokenRequest, _: Identity = Depends(server_identity),
+                     settings: Settings = Depends(get_settings)) -> TokenResponse:
+    token, expires = tokens.mint(settings.secret("USER_TOKEN_SECRET"), body.user_id, body.ttl_s, time.time())
+    return TokenResponse(token=token, expires_at=expires.isoformat().replace("+00:00", "Z"))

@@ -1,0 +1,137 @@
+"""Export jobs: start, status, list, cancel (API.md "Export jobs")."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from app.deps import get_env, get_settings, public_base_url
+from app.errors import ApiError, _clean_details
+from app.jobs_access import index_stub, job_stub, plain
+from app.security import current_user
+from bindings import r2
+from jobs.model import STATUSES, output_key_for
+from jobs.params import EXPORT_TYPES, START_MODELS
+from settings import Settings
+from storage import keys, urls
+
+router = APIRouter(prefix="/api/export", tags=["export jobs"])
+ExportType = Literal["overlay", "framing", "annotate"]
+JobId = Annotated[str, Path(description="The job id returned by start")]
+
+
+
+def _check_configured(settings: Settings) -> None:
+    """Fail a start before anything is created when the service cannot possibly run it."""
+    if not settings.runpod_endpoint:
+        raise ApiError(500, "Server misconfigured: RUNPOD_ENDPOINT is not set", "config_error")
+    settings.secret("RUNPOD_API_KEY")
+    settings.secret("CALLBACK_SECRET")
+    if not urls.s3_configured(settings):
+        settings.secret("URL_SIGNING_SECRET")
+
+
+def _accepted(job: dict, base_url: str, replayed: bool = False) -> JSONResponse:
+    job_id = job["job_id"]
+    ws_base = base_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+    body = {"job_id": job_id, "status": job["status"], "websocket_url": f"{ws_base}/api/jobs/{job_id}/ws",
+            "status_url": f"{base_url}/api/export/status/{job_id}", "job": job}
+    return JSONResponse(body, status_code=202, headers={"Idempotent-Replayed": "true"} if replayed else None)
+
+
+@router.post("/{export_type}/start", status_code=202, summary="Start an export job")
+async def start_export(
+    request: Request,
+    export_type: ExportType,
+    body: Annotated[dict, Body(description="{project_id, input_key, params} — params per export type")],
+    user_id: str = Depends(current_user),
+    settings: Settings = Depends(get_settings),
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> JSONResponse:
+    try:
+        start = START_MODELS[export_type].model_validate(body)
+    except ValidationError as exc:
+        raise ApiError(422, "Request failed validation", "validation_error",
+                       details=_clean_details(exc.errors())) from None
+    try:
+        input_key = keys.check_relative(start.input_key)
+    except keys.InvalidKey as exc:
+        raise ApiError(400, f"input_key: {exc}", "invalid_key") from None
+    _check_configured(settings)
+    env = get_env(request)
+    if await r2.head(env.USER_DATA, keys.user_key(user_id, input_key)) is None:
+        raise ApiError(400, "input_key names no stored object; upload it first", "input_not_found")
+
+    base_url = public_base_url(request, settings)
+    job_id = uuid.uuid4().hex
+    index = index_stub(env, user_id)
+    if idempotency_key:
+        fingerprint = hashlib.sha256(json.dumps([export_type, body], sort_keys=True).encode()).hexdigest()
+        claim = plain(await index.claim_idempotency_key(idempotency_key, job_id, fingerprint, int(time.time() * 1000)))
+        if claim["replayed"]:
+            if not claim["same_request"]:
+                raise ApiError(409, "This Idempotency-Key was already used with a different request",
+                               "idempotency_key_reused")
+            existing = plain(await job_stub(env, claim["job_id"]).status(user_id))
+            if existing is not None:
+                return _accepted(existing, base_url, replayed=True)
+    spec = {"job_id": job_id, "user_id": user_id, "type": export_type, "project_id": start.project_id,
+            "input_key": input_key, "output_key": output_key_for(export_type, job_id),
+            "params": start.params.model_dump(mode="json", exclude_none=True), "base_url": base_url}
+    try:
+        job = plain(await job_stub(env, job_id).create(spec))
+    except Exception:
+        if idempotency_key:
+            await index.release_idempotency_key(idempotency_key, job_id)
+        raise
+    return _accepted(job, base_url)
+
+
+async def _status(request: Request, job_id: str, user_id: str, export_type: str | None = None) -> dict:
+    job = plain(await job_stub(get_env(request), job_id).status(user_id))
+    if job is None or (export_type is not None and job["type"] != export_type):
+        raise ApiError(404, "Unknown job", "not_found")
+    return job
+
+
+@router.get("/status/{job_id}", summary="A job's status")
+async def job_status(request: Request, job_id: JobId, user_id: str = Depends(current_user)) -> dict:
+    return await _status(request, job_id, user_id)
+
+
+@router.get("/{export_type}/status/{job_id}", summary="A job's status (per-type alias)")
+async def typed_job_status(request: Request, export_type: ExportType, job_id: JobId,
+                           user_id: str = Depends(current_user)) -> dict:
+    return await _status(request, job_id, user_id, export_type)
+
+
+@router.get("/jobs", summary="The caller's jobs, newest first")
+async def list_jobs(
+    request: Request,
+    user_id: str = Depends(current_user),
+    status: Annotated[Literal[STATUSES] | None, Query()] = None,  # type: ignore[valid-type]
+    type: Annotated[Literal[EXPORT_TYPES] | None, Query()] = None,  # type: ignore[valid-type]  # noqa: A002
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> dict:
+    page = plain(await index_stub(get_env(request), user_id).list_jobs(status, type, limit, cursor))
+    if "error" in page:
+        raise ApiError(400, page["error"], "invalid_cursor")
+    return page
+
+
+@router.post("/jobs/{job_id}/cancel", summary="Cancel a job")
+async def cancel_job(request: Request, job_id: JobId, user_id: str = Depends(current_user)) -> dict:
+    answer = plain(await job_stub(get_env(request), job_id).cancel(user_id))
+    if answer.get("error") == "not_found":
+        raise ApiError(404, "Unknown job", "not_found")
+    if answer.get("error") == "already_finished":
+        raise ApiError(409, f"The job is already {answer['job']['status']}", "already_finished", job=answer["job"])
+    return answer["job"]

@@ -1,0 +1,89 @@
+"""Resolve a request's credentials to the identity it acts as (see API.md, "Identity and auth").
+
+- a server API key (`X-API-Key`, or `Authorization: Bearer <key>`) acts for the user named in
+  `X-User-Id`, or as the server itself where a route allows that;
+- a user token (`Authorization: Bearer <jwt>`, or `?token=` on WebSocket upgrades) acts only for
+  its `sub`; an `X-User-Id` naming someone else is a 403;
+- no credential is anonymous, which user routes answer with 401.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from auth import api_keys, tokens
+from auth.user_ids import is_user_id
+from settings import Settings
+
+SERVER, USER, ANONYMOUS = "server", "user", "anonymous"
+
+
+class AuthError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass(frozen=True)
+class Identity:
+    kind: str  # SERVER, USER or ANONYMOUS
+    user_id: str | None  # whom the caller acts for; None for anonymous or a server key without X-User-Id
+
+    @property
+    def is_server(self) -> bool:
+        return self.kind == SERVER
+
+
+def _bearer(authorization: str | None) -> str | None:
+    if authorization is None:
+        return None
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise AuthError(401, "unauthorized", "Authorization header must be 'Bearer <credential>'")
+    return value.strip()
+
+
+def resolve(header: Callable[[str], str | None], settings: Settings, now: float,
+            query_token: str | None = None) -> Identity:
+    """The caller's identity. Raises AuthError for a bad credential or a malformed/mismatched user id."""
+    api_key = header("x-api-key")
+    bearer = _bearer(header("authorization"))
+    claimed = header("x-user-id")
+    if claimed is not None and not is_user_id(claimed):
+        raise AuthError(400, "invalid_user_id", "X-User-Id must be 1-64 characters of A-Z, a-z, 0-9, _ or -")
+
+    if api_key is not None:
+        if not api_keys.is_valid_key(api_key, settings.secret("API_KEYS")):
+            raise AuthError(401, "unauthorized", "Invalid API key")
+        return Identity(SERVER, claimed)
+
+    credential = bearer if bearer is not None else query_token
+    if credential is None:
+        return Identity(ANONYMOUS, None)
+    if bearer is not None and api_keys.is_valid_key(bearer, settings.secret("API_KEYS")):
+        return Identity(SERVER, claimed)
+    try:
+        sub = tokens.verify(settings.secret("USER_TOKEN_SECRET"), credential, now)
+    except tokens.InvalidToken as exc:
+        raise AuthError(401, "unauthorized", f"Invalid credential: {exc}") from None
+    if claimed is not None and claimed != sub:
+        raise AuthError(403, "user_mismatch", "X-User-Id does not match the user of this token")
+    return Identity(USER, sub)
+
+
+def require_user(identity: Identity) -> str:
+    """The user id a user-scoped route acts for; raises AuthError when there is none."""
+    if identity.kind == ANONYMOUS:
+        raise AuthError(401, "unauthorized", "Missing credential: send an API key or a user token")
+    if identity.user_id is None:
+        raise AuthError(400, "missing_user_id", "A server API key must name the user in X-User-Id")
+    return identity.user_id
+
+
+def require_server(identity: Identity) -> Identity:
+    if identity.kind == ANONYMOUS:
+        raise AuthError(401, "unauthorized", "Missing credential: this route needs a server API key")
+    if identity.kind != SERVER:
+        raise AuthError(403, "server_key_required", "This route needs a server API key, not a user token")
+    return identity

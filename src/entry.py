@@ -1,0 +1,63 @@
+"""The Worker's entry point.
+
+WebSocket upgrades for `/api/jobs/{id}/ws` go straight to the job's Durable Object, because ASGI
+WebSockets do not hibernate; everything else runs through the FastAPI app. The Durable Object
+classes are imported here because the runtime looks them up on the main module.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qs, urlsplit
+
+from workers import Request, Response, WorkerEntrypoint, asgi
+
+from app import app
+from app.cors import cors_header_dict
+from auth import identity as auth_identity
+from durable_objects.encode_queue import EncodeQueue
+from durable_objects.export_job import VERIFIED_USER_HEADER, ExportJobState
+from durable_objects.user_jobs import UserJobs
+from jobs.ids import is_job_id, parse_ws_path
+from settings import MissingSecret, Settings
+from storage import object_route
+from storage.signed_urls import OBJECT_PATH
+
+__all__ = ["Default", "EncodeQueue", "ExportJobState", "UserJobs"]
+
+
+def _error(status: int, code: str, message: str, headers: dict | None = None) -> Response:
+    return Response.json({"error": message, "code": code}, status=status, headers=headers)
+
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        parts = urlsplit(request.url)
+        job_id = parse_ws_path(parts.path)
+        if job_id is not None:
+            return await self._job_websocket(request, job_id, parts.query)
+        if parts.path.startswith(OBJECT_PATH) and str(request.method).upper() != "OPTIONS":
+            cors = cors_header_dict(self.env, request.headers.get("origin"))
+            return await object_route.handle(request, self.env, parts.path, parts.query, cors)
+        return await asgi.fetch(app, request, self.env)
+
+    async def _job_websocket(self, request, job_id: str, query: str):
+        if (request.headers.get("upgrade") or "").lower() != "websocket":
+            return _error(426, "upgrade_required", "Expected a WebSocket upgrade", {"Upgrade": "websocket"})
+        if not is_job_id(job_id):
+            return _error(404, "not_found", "Unknown job")
+        # Authenticate before touching the object: a bad token never wakes it.
+        token = (parse_qs(query).get("token") or [None])[0]
+        try:
+            who = auth_identity.resolve(request.headers.get, Settings.from_env(self.env), time.time(), token)
+            if who.kind == auth_identity.ANONYMOUS:
+                raise auth_identity.AuthError(401, "unauthorized", "Missing credential: pass ?token=<user token>")
+        except auth_identity.AuthError as exc:
+            return _error(exc.status, exc.code, exc.message)
+        except MissingSecret as exc:
+            return _error(500, "config_error", f"Server misconfigured: secret {exc.name} is not set")
+        # The object trusts this header only because this is the sole way in: overwrite whatever came.
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() != VERIFIED_USER_HEADER]
+        headers.append((VERIFIED_USER_HEADER, who.user_id or "*"))
+        forwarded = Request(request, headers=headers)
+        return await self.env.EXPORT_JOB.getByName(job_id).fetch(forwarded)

@@ -1,0 +1,98 @@
+"""The export job record and the shapes it is shown in (status body, WebSocket messages)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+PENDING, PROCESSING, COMPLETE, ERROR, CANCELLED = "pending", "processing", "complete", "error", "cancelled"
+STATUSES = (PENDING, PROCESSING, COMPLETE, ERROR, CANCELLED)
+TERMINAL = frozenset({COMPLETE, ERROR, CANCELLED})
+
+
+def iso(ms: int | None) -> str | None:
+    """Epoch milliseconds as ISO 8601 UTC with a Z."""
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def output_key_for(job_type: str, job_id: str) -> str:
+    return f"final_videos/{job_type}_{job_id}.mp4"
+
+
+def output_url_for(output_key: str) -> str:
+    """Where a client gets a download URL for the output (with its own credentials)."""
+    return f"/api/storage/presigned-url?key={quote(output_key, safe='')}"
+
+
+@dataclass
+class JobRecord:
+    job_id: str
+    user_id: str
+    type: str
+    project_id: int
+    input_key: str
+    output_key: str
+    params_json: str
+    base_url: str
+    status: str = PENDING
+    progress: int = 0
+    message: str | None = None
+    error: str | None = None
+    runpod_id: str | None = None
+    created_ms: int = 0
+    updated_ms: int = 0
+    started_ms: int | None = None
+    completed_ms: int | None = None
+    last_signal_ms: int = 0  # last callback, poll or submission: the watchdog measures stalls from here
+    submit_attempts: int = 0
+    next_submit_ms: int = 0
+    runpod_cancel_pending: int = 0
+    index_pending: int = 0  # the user's job index has not seen the latest state yet
+    userdb_pending: int = 0  # the user's database in R2 has not seen the latest recorded state yet
+    sync_failures: int = 0
+    version: int = 0  # bumped on every save, so the index can drop snapshots that arrive late
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def as_row(self) -> dict:
+        return asdict(self)
+
+    def index_entry(self) -> dict:
+        """What the user's job index keeps: the status body plus what it sorts and filters on."""
+        return {"job_id": self.job_id, "created_ms": self.created_ms, "status": self.status, "type": self.type,
+                "version": self.version, "body": self.status_body()}
+
+    def status_body(self) -> dict:
+        """`GET /api/export/status/{id}`: optional fields only where API.md says they appear."""
+        body: dict = {"job_id": self.job_id, "type": self.type, "status": self.status, "progress": self.progress,
+                      "project_id": self.project_id, "input_key": self.input_key,
+                      "created_at": iso(self.created_ms), "updated_at": iso(self.updated_ms)}
+        if self.message:
+            body["message"] = self.message
+        if self.status == COMPLETE:
+            body["output_key"] = self.output_key
+            body["output_url"] = output_url_for(self.output_key)
+        if self.status == ERROR:
+            body["error"] = self.error or "Job failed"
+        if self.started_ms is not None:
+            body["started_at"] = iso(self.started_ms)
+        if self.completed_ms is not None:
+            body["completed_at"] = iso(self.completed_ms)
+        return body
+
+    def status_message(self) -> dict:
+        """The WebSocket message a client gets on connect."""
+        msg: dict = {"type": "status", "job_id": self.job_id, "status": self.status, "progress": self.progress}
+        if self.message:
+            msg["message"] = self.message
+        if self.status == COMPLETE:
+            msg["output_key"] = self.output_key
+            msg["output_url"] = output_url_for(self.output_key)
+        if self.status == ERROR:
+            msg["error"] = self.error or "Job failed"
+        return msg

@@ -1,0 +1,78 @@
+"""Typed view of the Worker's vars and secrets (`self.env`), read per request.
+
+Vars and secrets arrive as strings on `env`. A secret a route needs but that is not set raises
+`MissingSecret`, which the app answers with a 500 naming the variable (never its value).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+SECRET_NAMES = (
+    "RUNPOD_API_KEY",
+    "API_KEYS",
+    "USER_TOKEN_SECRET",
+    "CALLBACK_SECRET",
+    "URL_SIGNING_SECRET",
+    "R2_ACCESS_KEY_ID",
+    "R2_SECRET_ACCESS_KEY",
+)
+
+
+class MissingSecret(Exception):  # noqa: N818 - reads as what it is
+    def __init__(self, name: str) -> None:
+        super().__init__(f"secret {name} is not set")
+        self.name = name
+
+
+def _int(value: str, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str
+    runpod_endpoint: str
+    public_base_url: str
+    cors_origins: tuple[str, ...]
+    r2_account_id: str
+    r2_bucket_name: str
+    stall_poll_s: int
+    job_timeout_s: int
+    _secrets: dict[str, str]
+
+    @classmethod
+    def from_env(cls, env: Any) -> Settings:
+        def var(name: str, default: str = "") -> str:
+            value = getattr(env, name, None)
+            return default if value is None else str(value)
+
+        origins = tuple(o.strip().rstrip("/") for o in var("CORS_ORIGINS").split(",") if o.strip())
+        return cls(
+            environment=var("ENVIRONMENT", "development"),
+            runpod_endpoint=var("RUNPOD_ENDPOINT").rstrip("/"),
+            public_base_url=var("PUBLIC_BASE_URL").rstrip("/"),
+            cors_origins=origins,
+            r2_account_id=var("R2_ACCOUNT_ID"),
+            r2_bucket_name=var("R2_BUCKET_NAME"),
+            stall_poll_s=max(1, _int(var("STALL_POLL_S"), 30)),
+            job_timeout_s=max(1, _int(var("JOB_TIMEOUT_S"), 3600)),
+            _secrets={name: var(name) for name in SECRET_NAMES},
+        )
+
+    def secret(self, name: str) -> str:
+        """The secret's value; raises MissingSecret when it is unset or empty."""
+        value = self._secrets.get(name, "")
+        if not value:
+            raise MissingSecret(name)
+        return value
+
+    def has_secret(self, name: str) -> bool:
+        return bool(self._secrets.get(name))
+
+    def __repr__(self) -> str:  # secrets never reach logs through a repr
+        return f"Settings(environment={self.environment!r}, runpod_endpoint={self.runpod_endpoint!r})"

@@ -1,0 +1,124 @@
+"""`/api/storage/object/{key}?exp=&sig=`: the Worker serving R2 objects for Worker-signed URLs.
+
+Handled by the entry point rather than the ASGI app so that bodies stream between the client and
+R2 as JS streams (`Response(obj.body)`, `bucket.put(key, request.body)`) instead of being
+buffered in Python: videos are far larger than a Worker's memory.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from workers import Response
+
+from settings import MissingSecret, Settings
+from storage import signed_urls
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024 * 1024  # R2's single-PUT limit
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _error(status: int, code: str, message: str, headers: dict | None = None) -> Any:
+    return Response.json({"error": message, "code": code}, status=status, headers=headers)
+
+
+class _Responder:
+    """Builds every response of one request with the same extra headers (CORS)."""
+
+    def __init__(self, extra: dict[str, str]) -> None:
+        self.extra = extra
+
+    def error(self, status: int, code: str, message: str, headers: dict | None = None) -> Any:
+        return _error(status, code, message, {**self.extra, **(headers or {})})
+
+    def body(self, body: Any, status: int, headers: dict) -> Any:
+        return Response(body, status=status, headers={**self.extra, **headers})
+
+    def json(self, data: dict) -> Any:
+        return Response.json(data, status=200, headers=self.extra)
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None | str:
+    """(offset, length) for a single `bytes=` range; None for no range; "unsatisfiable" for a bad one."""
+    if not header:
+        return None
+    match = _RANGE.match(header.strip())
+    if not match or (not match.group(1) and not match.group(2)):
+        return None  # not a form we serve: answer the whole object, as RFC 9110 allows
+    first, last = match.group(1), match.group(2)
+    if not first:  # suffix: the last N bytes
+        length = min(int(last), size)
+        return (size - length, length) if length > 0 else "unsatisfiable"
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or end < start:
+        return "unsatisfiable"
+    return start, end - start + 1
+
+
+def _object_headers(obj: Any) -> dict:
+    http = getattr(obj, "httpMetadata", None)
+    ctype = None
+    if http is not None:
+        ctype = http.get("contentType") if hasattr(http, "get") else getattr(http, "contentType", None)
+    return {"Content-Type": ctype or "application/octet-stream", "ETag": obj.httpEtag, "Accept-Ranges": "bytes"}
+
+
+async def handle(request: Any, env: Any, path: str, query: str, extra_headers: dict[str, str]) -> Any:
+    """Serve one request; `extra_headers` (CORS) go on every response, errors included."""
+    out = _Responder(extra_headers)
+    key = unquote(path[len(signed_urls.OBJECT_PATH):])
+    method = str(request.method).upper()
+    if method not in ("GET", "HEAD", "PUT"):
+        return out.error(405, "method_not_allowed", "Method not allowed on this route", {"Allow": "GET, HEAD, PUT"})
+    params = parse_qs(query)
+    try:
+        secret = Settings.from_env(env).secret("URL_SIGNING_SECRET")
+    except MissingSecret as exc:
+        return out.error(500, "config_error", f"Server misconfigured: secret {exc.name} is not set")
+    exp, sig = (params.get("exp") or [None])[0], (params.get("sig") or [None])[0]
+    if not key or not signed_urls.verify(secret, key, method, exp, sig, time.time()):
+        return out.error(403, "forbidden", "Missing, invalid or expired signature")
+    if method == "PUT":
+        return await _put(request, env, key, out)
+    return await _get(request, env, key, out, head=method == "HEAD")
+
+
+async def _get(request: Any, env: Any, key: str, out: _Responder, head: bool) -> Any:
+    meta = await env.USER_DATA.head(key)
+    if meta is None:
+        return out.error(404, "not_found", "No such object")
+    size = int(meta.size)
+    wanted = parse_range(request.headers.get("range"), size)
+    if wanted == "unsatisfiable":
+        return out.error(416, "range_not_satisfiable", "Requested range is outside the object",
+                      {"Content-Range": f"bytes */{size}"})
+    headers = _object_headers(meta)
+    if head:
+        return out.body(None, 200, {**headers, "Content-Length": str(size)})
+    if wanted is None:
+        obj = await env.USER_DATA.get(key)
+        if obj is None:
+            return out.error(404, "not_found", "No such object")
+        return out.body(obj.body, 200, {**headers, "Content-Length": str(size)})
+    offset, length = wanted
+    obj = await env.USER_DATA.get(key, range={"offset": offset, "length": length})
+    if obj is None:
+        return out.error(404, "not_found", "No such object")
+    return out.body(obj.body, 206, {
+        **headers, "Content-Length": str(length), "Content-Range": f"bytes {offset}-{offset + length - 1}/{size}"})
+
+
+async def _put(request: Any, env: Any, key: str, out: _Responder) -> Any:
+    declared = request.headers.get("content-length")
+    if declared is None or not declared.isdigit():
+        return out.error(411, "length_required", "PUT needs a Content-Length header")
+    if int(declared) > MAX_UPLOAD_BYTES:
+        return out.error(413, "payload_too_large", f"Upload is larger than {MAX_UPLOAD_BYTES} bytes")
+    ctype = request.headers.get("content-type") or "application/octet-stream"
+    body = request.body if int(declared) > 0 else b""
+    obj = await env.USER_DATA.put(key, body, httpMetadata={"contentType": ctype})
+    return out.json({"key": key, "size": int(obj.size), "etag": obj.etag})

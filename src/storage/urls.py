@@ -1,0 +1,37 @@
+"""Which kind of URL hands a client (or a GPU worker) access to an object.
+
+With R2 S3 credentials configured, a SigV4 presigned URL straight to R2; without them (local
+development), a Worker-signed URL served by `/api/storage/object/{key}`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from settings import Settings
+from storage import signed_urls, sigv4
+
+MAX_EXPIRES_S = 7 * 24 * 3600
+
+
+def s3_configured(settings: Settings) -> bool:
+    return bool(settings.r2_account_id and settings.r2_bucket_name and settings.has_secret("R2_ACCESS_KEY_ID")
+                and settings.has_secret("R2_SECRET_ACCESS_KEY"))
+
+
+def object_url(settings: Settings, base_url: str, full_key: str, method: str, expires_in: int,
+               now: float, content_type: str | None = None) -> tuple[str, datetime]:
+    """A URL allowing `method` on `full_key` for `expires_in` seconds, and when it expires."""
+    if not 1 <= expires_in <= MAX_EXPIRES_S:
+        raise ValueError(f"expires_in must be between 1 and {MAX_EXPIRES_S}")
+    expires_at = datetime.fromtimestamp(int(now) + expires_in, tz=UTC)
+    if s3_configured(settings):
+        url = sigv4.presign_url(
+            method=method, account_id=settings.r2_account_id, bucket=settings.r2_bucket_name, key=full_key,
+            access_key_id=settings.secret("R2_ACCESS_KEY_ID"),
+            secret_access_key=settings.secret("R2_SECRET_ACCESS_KEY"),
+            expires_in=expires_in, now=datetime.fromtimestamp(int(now), tz=UTC), content_type=content_type,
+        )
+        return url, expires_at
+    secret = settings.secret("URL_SIGNING_SECRET")
+    return signed_urls.sign(secret, base_url, full_key, method, int(now) + expires_in), expires_at

@@ -1,0 +1,93 @@
+"""Shared fixtures: test secrets, a fake RunPod endpoint, and the Worker served by `python -m local`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+SECRETS = {
+    "API_KEYS": "test-server-key-1,test-server-key-2",
+    "USER_TOKEN_SECRET": "test-user-token-secret-0123456789abcdef",
+    "CALLBACK_SECRET": "test-callback-secret-0123456789abcdef",
+    "URL_SIGNING_SECRET": "test-url-signing-secret-0123456789abcdef",
+    "RUNPOD_API_KEY": "test-runpod-key",
+    "R2_ACCESS_KEY_ID": "",
+    "R2_SECRET_ACCESS_KEY": "",
+}
+SERVER_KEY = "test-server-key-1"
+ORIGIN = "http://app.test"
+
+
+def user_token(user_id: str, ttl_s: int = 3600, secret: str | None = None, **claims) -> str:
+    now = int(time.time())
+    payload = {"sub": user_id, "iat": now, "exp": now + ttl_s, **claims}
+    return jwt.encode(payload, secret or SECRETS["USER_TOKEN_SECRET"], algorithm="HS256")
+
+
+def server_headers(user_id: str | None = None) -> dict[str, str]:
+    headers = {"X-API-Key": SERVER_KEY}
+    if user_id is not None:
+        headers["X-User-Id"] = user_id
+    return headers
+
+
+def token_headers(user_id: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {user_token(user_id)}"}
+
+
+def worker_env(runpod_url: str = "http://127.0.0.1:9", **overrides: str) -> dict[str, str]:
+    env = {
+        **SECRETS,
+        "RUNPOD_ENDPOINT": runpod_url,
+        "CORS_ORIGINS": ORIGIN,
+        "ENVIRONMENT": "test",
+        "PUBLIC_BASE_URL": "",
+        "R2_ACCOUNT_ID": "",
+        "STALL_POLL_S": "30",
+        "JOB_TIMEOUT_S": "3600",
+        "SUBMIT_RETRY_BASE_S": "0.2",
+        "LOCAL_DO_IDLE_S": "10",
+    }
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture(scope="module")
+def fake_runpod():
+    from tests.fakes.runpod_server import FakeRunPod
+
+    with FakeRunPod() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory, fake_runpod) -> Iterator:
+    """One Worker per test module, pointed at the module's fake RunPod."""
+    from tests.worker_process import WorkerProcess
+
+    state = tmp_path_factory.mktemp("worker-state")
+    with WorkerProcess(REPO, state, worker_env(fake_runpod.url)) as proc:
+        yield proc
+
+
+@pytest.fixture
+def client(worker) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=worker.base_url, timeout=30) as c:
+        yield c
+
+
+def put_object(client: httpx.Client, user_id: str, key: str, data: bytes, content_type: str = "video/mp4") -> None:
+    """Upload through the API the way a client does: ask for an upload URL, then PUT to it."""
+    r = client.post("/api/storage/upload-url", json={"key": key, "content_type": content_type},
+                    headers=server_headers(user_id))
+    assert r.status_code == 200, r.text
+    info = r.json()
+    put = httpx.put(info["url"], content=data, headers=info["headers"], timeout=30)
+    assert put.status_code == 200, put.text

@@ -1,0 +1,449 @@
+"""Export jobs end to end: start → RunPod → callbacks → WebSockets → status, and every unhappy path."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from tests.conftest import REPO, put_object, server_headers, token_headers, user_token, worker_env
+
+OVERLAY_PARAMS = {"highlight_regions": [{"start_frame": 0, "end_frame": 30, "x": 0.5, "y": 0.5,
+                                         "radius_x": 0.1, "radius_y": 0.2, "opacity": 0.8}],
+                  "effect_type": "blur"}
+
+
+def start_job(client, user="alice", key="working_videos/in.mp4", export_type="overlay", params=None, headers=None):
+    body = {"project_id": 7, "input_key": key, "params": params or OVERLAY_PARAMS}
+    return client.post(f"/api/export/{export_type}/start", json=body, headers=headers or token_headers(user))
+
+
+def wait_for(predicate, timeout=10.0, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+def status(client, job_id, user="alice"):
+    return client.get(f"/api/export/status/{job_id}", headers=token_headers(user)).json()
+
+
+def callback(url: str, body, **kwargs) -> httpx.Response:
+    return httpx.post(url, json=body, timeout=30, **kwargs)
+
+
+class Socket:
+    """A browser-like WebSocket client that collects JSON messages."""
+
+    def __init__(self, ws_url: str):
+        self.conn = connect(ws_url, open_timeout=10, close_timeout=5)
+
+    def recv(self, timeout=10.0) -> dict:
+        return json.loads(self.conn.recv(timeout=timeout))
+
+    def recv_until(self, kind: str, timeout=10.0) -> list[dict]:
+        seen = []
+        while True:
+            msg = self.recv(timeout)
+            seen.append(msg)
+            if msg["type"] == kind:
+                return seen
+
+    def close(self):
+        self.conn.close()
+
+
+@pytest.fixture(scope="module")
+def alice_input(client_module):
+    put_object(client_module, "alice", "working_videos/in.mp4", b"\x00\x01fake-mp4" * 1000)
+    put_object(client_module, "bob", "working_videos/in.mp4", b"bob's video")
+
+
+@pytest.fixture(scope="module")
+def client_module(worker):
+    with httpx.Client(base_url=worker.base_url, timeout=30) as c:
+        yield c
+
+
+def ws_url(worker, job_id, user="alice"):
+    return f"{worker.ws_url}/api/jobs/{job_id}/ws?token={user_token(user)}"
+
+
+def test_happy_path_two_sockets_see_every_update_in_order(worker, client, fake_runpod, alice_input):
+    fake_runpod.mode = "ok"
+    n_runs = len(fake_runpod.runs)
+    r = start_job(client)
+    assert r.status_code == 202, r.text
+    started = r.json()
+    job_id = started["job_id"]
+    assert started["status"] == "processing"
+    assert started["websocket_url"].endswith(f"/api/jobs/{job_id}/ws")
+    assert started["status_url"].endswith(f"/api/export/status/{job_id}")
+
+    # RunPod got the cloud-shaped body, with a signed callback and working presigned URLs.
+    run = fake_runpod.runs[n_runs]
+    inp = run["input"]
+    assert inp["job_id"] == job_id and inp["user_id"] == "alice" and inp["type"] == "overlay"
+    assert inp["input_key"] == "working_videos/in.mp4"
+    assert inp["output_key"] == f"final_videos/overlay_{job_id}.mp4"
+    assert inp["params"]["effect_type"] == "blur"
+    assert run["webhook"] == inp["callback_url"] and "sig=" in inp["callback_url"]
+    assert httpx.get(inp["input_url"]).content == b"\x00\x01fake-mp4" * 1000
+    assert httpx.put(inp["output_url"], content=b"rendered", headers={"Content-Type": "video/mp4"}).status_code == 200
+
+    a, b = Socket(ws_url(worker, job_id)), Socket(ws_url(worker, job_id))
+    try:
+        for s in (a, b):
+            first = s.recv()
+            assert first == {"type": "status", "job_id": job_id, "status": "processing", "progress": 0}
+        for p in (10, 50, 90):
+            assert callback(inp["callback_url"], {"status": "progress", "progress": p, "message": f"at {p}"}).json()[
+                "received"] is True
+        assert callback(inp["callback_url"], {"status": "complete", "output_key": inp["output_key"]}).status_code == 200
+        for s in (a, b):
+            msgs = s.recv_until("complete")
+            assert [m["progress"] for m in msgs if m["type"] == "progress"] == [10, 50, 90]
+            assert msgs[-1] == {"type": "complete", "job_id": job_id, "output_key": inp["output_key"],
+                                "output_url": f"/api/storage/presigned-url?key=final_videos%2Foverlay_{job_id}.mp4"}
+    finally:
+        a.close()
+        b.close()
+
+    body = status(client, job_id)
+    assert body["status"] == "complete" and body["progress"] == 100
+    assert body["output_key"] == inp["output_key"] and "completed_at" in body and "error" not in body
+    # The output URL leads to the rendered bytes.
+    signed = client.get(body["output_url"], headers=token_headers("alice")).json()
+    assert httpx.get(signed["url"]).content == b"rendered"
+    # The alias route and the typed mismatch.
+    assert client.get(f"/api/export/overlay/status/{job_id}", headers=token_headers("alice")).status_code == 200
+    assert client.get(f"/api/export/framing/status/{job_id}", headers=token_headers("alice")).status_code == 404
+    # The user's database learns about the finished video (written by the job's alarm).
+    wait_for(lambda: any(d.get("video_path") == inp["output_key"] for d in
+                         client.get("/api/downloads", headers=token_headers("alice")).json()["downloads"]))
+
+
+def test_runpod_webhook_body_and_error_path(worker, client, fake_runpod, alice_input):
+    fake_runpod.mode = "ok"
+    job_id = start_job(client).json()["job_id"]
+    cb = fake_runpod.runs[-1]["input"]["callback_url"]
+    s = Socket(ws_url(worker, job_id))
+    try:
+        s.recv()
+        r = callback(cb, {"id": "rp-x", "status": "FAILED", "error": "ffmpeg exited with 1"})
+        assert r.status_code == 200
+        assert s.recv_until("error")[-1] == {"type": "error", "job_id": job_id, "error": "ffmpeg exited with 1"}
+    finally:
+        s.close()
+    body = status(client, job_id)
+    assert body["status"] == "error" and body["error"] == "ffmpeg exited with 1" and "output_key" not in body
+    # Terminal is final: late callbacks are acknowledged and ignored.
+    for late in ({"status": "progress", "progress": 99}, {"status": "complete"}, {"id": "x", "status": "COMPLETED"}):
+        r = callback(cb, late)
+        assert r.status_code == 200 and r.json()["ignored"] == "terminal"
+    assert status(client, job_id)["status"] == "error"
+
+
+def test_runpod_statuses_map(client, fake_runpod, alice_input):
+    fake_runpod.mode = "ok"
+    outcomes = {}
+    for rp_status in ("CANCELLED", "TIMED_OUT", "COMPLETED"):
+        job_id = start_job(client).json()["job_id"]
+        cb = fake_runpod.runs[-1]["input"]["callback_url"]
+        body = {"id": "rp", "status": rp_status}
+        if rp_status == "COMPLETED":
+            body["output"] = {"output_key": f"alice/final_videos/overlay_{job_id}.mp4"}  # prefixed form
+        assert callback(cb, body).status_code == 200
+        outcomes[rp_status] = status(client, job_id)
+    assert outcomes["CANCELLED"]["status"] == "cancelled"
+    assert outcomes["TIMED_OUT"]["status"] == "error" and outcomes["TIMED_OUT"]["error"] == "timed out"
+    assert outcomes["COMPLETED"]["status"] == "complete"
+    assert outcomes["COMPLETED"]["output_key"].startswith("final_videos/")
+
+
+def test_out_of_order_duplicate_and_clamped_progress(client, fake_runpod, alice_input):
+    fake_runpod.mode = "ok"
+    job_id = start_job(client).json()["job_id"]
+    cb = fake_runpod.runs[-1]["input"]["callback_url"]
+    assert callback(cb, {"status": "progress", "progress": 60}).json()["progress"] == 60
+    r = callback(cb, {"status": "progress", "progress": 40})  # arrives late: ignored, never backwards
+    assert r.status_code == 200 and r.json()["progress"] == 60 and r.json()["ignored"] == "stale"
+    assert callback(cb, {"status": "progress", "progress": 60}).json()["ignored"] == "duplicate"
+    assert callback(cb, {"status": "progress", "progress": 250}).json()["progress"] == 100  # clamped
+    assert callback(cb, {"status": "progress", "progress": -5}).json()["progress"] == 100
+    assert status(client, job_id)["progress"] == 100
+    assert callback(cb, {"status": "complete"}).status_code == 200
+    r = callback(cb, {"status": "complete"})  # RunPod retries webhooks: an identical repeat is fine
+    assert r.status_code == 200 and r.json()["ignored"] == "duplicate"
+
+
+def test_callback_signatures(client, fake_runpod, alice_input, worker):
+    fake_runpod.mode = "ok"
+    job_a = start_job(client).json()["job_id"]
+    cb_a = fake_runpod.runs[-1]["input"]["callback_url"]
+    start_job(client)
+    cb_b = fake_runpod.runs[-1]["input"]["callback_url"]
+    sig_b = cb_b.split("sig=")[1]
+    base = worker.base_url
+    ok = {"status": "progress", "progress": 5}
+    assert httpx.post(f"{base}/api/runpod/callback/{job_a}", json=ok).status_code == 401
+    assert httpx.post(f"{base}/api/runpod/callback/{job_a}?sig={sig_b}", json=ok).status_code == 401
+    assert httpx.post(f"{base}/api/runpod/callback/{job_a}?sig=zz", json=ok).status_code == 401
+    assert httpx.post(f"{base}/api/runpod/callback/{job_a}", json=ok, headers=server_headers("alice")).status_code == 401
+    # The seed path works with the same signature.
+    sig_a = cb_a.split("sig=")[1]
+    assert httpx.post(f"{base}/api/jobs/{job_a}/do?sig={sig_a}", json=ok).status_code == 200
+    # A valid signature for a job that does not exist.
+    import hashlib
+    import hmac
+
+    from tests.conftest import SECRETS
+
+    ghost_sig = hmac.new(SECRETS["CALLBACK_SECRET"].encode(), b"ghost", hashlib.sha256).hexdigest()
+    r = httpx.post(f"{base}/api/runpod/callback/ghost?sig={ghost_sig}", json=ok)
+    assert r.status_code == 404 and r.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize("body", [
+    b"not json", b"[]", b'"progress"', b"{}", b'{"status": 5}', b'{"status": "exploded"}',
+    b'{"status": "progress", "progress": "fifty"}', b'{"status": "progress", "progress": true}',
+    b'{"status": "progress", "message": 12}', b'{"status": "complete", "output_key": "../bob/x.mp4"}',
+    b'{"status": "complete", "output_key": "/etc/passwd"}', b'{"id": "x", "status": "WHATEVER"}',
+])
+def test_malformed_callbacks_are_4xx_json(client, fake_runpod, alice_input, body):
+    fake_runpod.mode = "ok"
+    job_id = start_job(client).json()["job_id"]
+    cb = fake_runpod.runs[-1]["input"]["callback_url"]
+    r = httpx.post(cb, content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code in (400, 422), r.text
+    assert r.json()["code"] in ("invalid_json", "validation_error")
+    assert status(client, job_id)["status"] == "processing"  # nothing was lost or changed
+
+
+def test_cancel(worker, client, fake_runpod, alice_input):
+    fake_runpod.mode = "ok"
+    job_id = start_job(client).json()["job_id"]
+    rp_id = fake_runpod.run_ids[-1]
+    s = Socket(ws_url(worker, job_id))
+    try:
+        s.recv()
+        r = client.post(f"/api/export/jobs/{job_id}/cancel", headers=token_headers("alice"))
+        assert r.status_code == 200 and r.json()["status"] == "cancelled"
+        assert s.recv_until("cancelled")[-1] == {"type": "cancelled", "job_id": job_id}
+    finally:
+        s.close()
+    wait_for(lambda: rp_id in fake_runpod.cancel_calls)
+    r = client.post(f"/api/export/jobs/{job_id}/cancel", headers=token_headers("alice"))
+    assert r.status_code == 409 and r.json()["code"] == "already_finished"
+
+
+def test_other_users_job_is_invisible(worker, client, fake_runpod, alice_input):
+    fake_runpod.mode = "ok"
+    job_id = start_job(client).json()["job_id"]
+    for r in (client.get(f"/api/export/status/{job_id}", headers=token_headers("bob")),
+              client.get(f"/api/export/status/{job_id}", headers=server_headers("bob")),
+              client.post(f"/api/export/jobs/{job_id}/cancel", headers=token_headers("bob"))):
+        assert r.status_code == 404 and r.json()["code"] == "not_found"
+    with pytest.raises(InvalidStatus) as exc:
+        connect(ws_url(worker, job_id, user="bob"), open_timeout=10)
+    assert exc.value.response.status_code == 404
+    assert job_id not in [j["job_id"] for j in client.get("/api/export/jobs", headers=token_headers("bob")).json()["jobs"]]
+    assert status(client, job_id)["status"] == "processing"
+
+
+def test_start_validation(client, alice_input):
+    bad_keys = ["/abs/x.mp4", "../bob/in.mp4", "a//b.mp4", "a/./b.mp4", "a\\b.mp4", "a\x00b", "ok/\x1fb", "x" * 2000]
+    for key in bad_keys:
+        r = start_job(client, key=key)
+        assert r.status_code in (400, 422), (key, r.text)
+    r = start_job(client, key="working_videos/missing.mp4")
+    assert r.status_code == 400 and r.json()["code"] == "input_not_found"
+    r = start_job(client, params={"highlight_regions": [{"start_frame": 5}], "effect_type": "blur"})
+    assert r.status_code == 422 and any("highlight_regions" in d["loc"] for d in r.json()["details"])
+    r = start_job(client, export_type="framing", params={"crop_keyframes": []})
+    assert r.status_code == 422
+    r = start_job(client, export_type="annotate", params={"clips": [{"start_time": 5, "end_time": 1}]})
+    assert r.status_code == 422
+    assert client.post("/api/export/resize/start", json={}, headers=token_headers("alice")).status_code == 422
+    ok = start_job(client, export_type="framing", params={
+        "crop_keyframes": [{"frame": 0, "x": 0, "y": 0, "width": 100, "height": 200}], "fps": 30})
+    assert ok.status_code == 202, ok.text
+
+
+def test_idempotency_key(client, fake_runpod, alice_input):
+    fake_runpod.mode = "ok"
+    h = {**token_headers("alice"), "Idempotency-Key": "start-123"}
+    first = start_job(client, headers=h)
+    n = len(fake_runpod.runs)
+    second = start_job(client, headers=h)
+    assert first.status_code == second.status_code == 202
+    assert first.json()["job_id"] == second.json()["job_id"]
+    assert second.headers.get("idempotent-replayed") == "true"
+    assert len(fake_runpod.runs) == n  # never a second RunPod job
+    other = start_job(client, headers=h, params={"highlight_regions": [], "effect_type": "dim"})
+    assert other.status_code == 409 and other.json()["code"] == "idempotency_key_reused"
+    bob = start_job(client, user="bob", headers={**token_headers("bob"), "Idempotency-Key": "start-123"})
+    assert bob.status_code == 202 and bob.json()["job_id"] != first.json()["job_id"]
+
+
+def test_fifty_concurrent_starts_all_listed_once(worker, fake_runpod, tmp_path):
+    fake_runpod.mode = "ok"
+    user = "busy_user"
+    with httpx.Client(base_url=worker.base_url, timeout=60) as c:
+        put_object(c, user, "working_videos/in.mp4", b"v")
+
+        def one(_):
+            return start_job(c, user=user).json()["job_id"]
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            ids = list(pool.map(one, range(50)))
+        assert len(set(ids)) == 50
+        listed, cursor = [], None
+        while True:
+            params = {"limit": 7} | ({"cursor": cursor} if cursor else {})
+            page = c.get("/api/export/jobs", params=params, headers=token_headers(user)).json()
+            listed += page["jobs"]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+    assert sorted(j["job_id"] for j in listed) == sorted(ids)
+    keys = [(j["created_at"], j["job_id"]) for j in listed]
+    assert keys == sorted(keys, reverse=True)  # newest first, ties by job id
+    with httpx.Client(base_url=worker.base_url) as c:
+        r = c.get("/api/export/jobs", params={"cursor": "garbage"}, headers=token_headers(user))
+        assert r.status_code == 400 and r.json()["code"] == "invalid_cursor"
+        r = c.get("/api/export/jobs", params={"limit": 0}, headers=token_headers(user))
+        assert r.status_code == 422
+        r = c.get("/api/export/jobs", params={"status": "processing", "type": "overlay", "limit": 100},
+                  headers=token_headers(user))
+        assert len(r.json()["jobs"]) == 50
+
+
+# -- scenarios that need their own Worker configuration -------------------------------------------
+
+@pytest.fixture
+def make_worker(tmp_path, fake_runpod):
+    from tests.worker_process import WorkerProcess
+
+    with ExitStack() as stack:
+        def make(**overrides):
+            state = tmp_path / f"state-{len(overrides)}-{time.monotonic_ns()}"
+            return stack.enter_context(WorkerProcess(REPO, state, worker_env(fake_runpod.url, **overrides)))
+
+        yield make
+
+
+def _prepare(c, user="alice"):
+    put_object(c, user, "working_videos/in.mp4", b"video")
+
+
+def test_runpod_down_at_start_then_back(make_worker, fake_runpod):
+    w = make_worker(SUBMIT_RETRY_BASE_S="0.3")
+    with httpx.Client(base_url=w.base_url, timeout=30) as c:
+        _prepare(c)
+        fake_runpod.mode = "unavailable"
+        r = start_job(c)
+        assert r.status_code == 202 and r.json()["status"] == "pending"
+        job_id = r.json()["job_id"]
+        assert status(c, job_id)["status"] == "pending"
+        fake_runpod.mode = "ok"
+        wait_for(lambda: status(c, job_id)["status"] == "processing", timeout=20)
+        assert any(run["input"]["job_id"] == job_id for run in fake_runpod.runs)
+
+
+def test_runpod_down_for_good_fails_the_job(make_worker, fake_runpod):
+    w = make_worker(SUBMIT_RETRY_BASE_S="0.05")
+    with httpx.Client(base_url=w.base_url, timeout=30) as c:
+        _prepare(c)
+        fake_runpod.mode = "fail"
+        job_id = start_job(c).json()["job_id"]
+        body = wait_for(lambda: (s := status(c, job_id))["status"] == "error" and s, timeout=30)
+        assert "RunPod" in body["error"]
+        fake_runpod.mode = "reject"  # a 400 is not retried: the job fails at once
+        job_id = start_job(c).json()["job_id"]
+        assert status(c, job_id)["status"] == "error"
+    fake_runpod.mode = "ok"
+
+
+def test_watchdog_polls_runpod_when_callbacks_stall(make_worker, fake_runpod):
+    w = make_worker(STALL_POLL_S="1")
+    with httpx.Client(base_url=w.base_url, timeout=30) as c:
+        _prepare(c)
+        fake_runpod.mode = "ok"
+        job_id = start_job(c).json()["job_id"]
+        rp_id = fake_runpod.run_ids[-1]
+        fake_runpod.set_status(rp_id, {"id": rp_id, "status": "IN_PROGRESS"})
+        wait_for(lambda: len([x for x in fake_runpod.status_calls if x == rp_id]) >= 1, timeout=15)
+        fake_runpod.set_status(rp_id, {"id": rp_id, "status": "COMPLETED",
+                                       "output": {"output_key": f"final_videos/overlay_{job_id}.mp4"}})
+        body = wait_for(lambda: (s := status(c, job_id))["status"] == "complete" and s, timeout=15)
+        assert body["output_key"] == f"final_videos/overlay_{job_id}.mp4"
+
+
+def test_job_timeout(make_worker, fake_runpod):
+    w = make_worker(JOB_TIMEOUT_S="2", STALL_POLL_S="30")
+    with httpx.Client(base_url=w.base_url, timeout=30) as c:
+        _prepare(c)
+        fake_runpod.mode = "ok"
+        job_id = start_job(c).json()["job_id"]
+        rp_id = fake_runpod.run_ids[-1]
+        body = wait_for(lambda: (s := status(c, job_id))["status"] == "error" and s, timeout=15)
+        assert body["error"] == "timed out"
+        wait_for(lambda: rp_id in fake_runpod.cancel_calls, timeout=10)
+
+
+def test_object_evicted_between_connect_and_broadcast(make_worker, fake_runpod):
+    w = make_worker(LOCAL_DO_IDLE_S="0.3")
+    with httpx.Client(base_url=w.base_url, timeout=30) as c:
+        _prepare(c)
+        fake_runpod.mode = "ok"
+        job_id = start_job(c).json()["job_id"]
+        cb = fake_runpod.runs[-1]["input"]["callback_url"]
+        s = Socket(ws_url(w, job_id))
+        try:
+            assert s.recv()["type"] == "status"
+            time.sleep(1.2)  # several idle periods: the object is evicted, the socket stays
+            s.conn.send('{"type":"ping"}')
+            assert s.recv() == {"type": "pong"}
+            assert callback(cb, {"status": "progress", "progress": 33}).status_code == 200
+            assert s.recv() == {"type": "progress", "job_id": job_id, "progress": 33}
+            time.sleep(1.0)
+            assert callback(cb, {"status": "complete"}).status_code == 200
+            assert s.recv_until("complete")[-1]["type"] == "complete"
+        finally:
+            s.close()
+
+
+def test_restart_mid_job(make_worker, fake_runpod):
+    w = make_worker()
+    with httpx.Client(base_url=w.base_url, timeout=30) as c:
+        _prepare(c)
+        fake_runpod.mode = "ok"
+        job_id = start_job(c).json()["job_id"]
+        cb = fake_runpod.runs[-1]["input"]["callback_url"]
+        assert callback(cb, {"status": "progress", "progress": 30}).status_code == 200
+    w.restart()
+    # The callback URL still points at the same port: the job resumes where it was.
+    with httpx.Client(base_url=w.base_url, timeout=30) as c:
+        body = status(c, job_id)
+        assert body["status"] == "processing" and body["progress"] == 30
+        s = Socket(ws_url(w, job_id))
+        try:
+            assert s.recv() == {"type": "status", "job_id": job_id, "status": "processing", "progress": 30}
+            assert urlsplit(cb).netloc == urlsplit(w.base_url).netloc
+            assert callback(cb, {"status": "complete"}).status_code == 200
+            assert s.recv_until("complete")[-1]["job_id"] == job_id
+        finally:
+            s.close()
+        assert status(c, job_id)["status"] == "complete"
