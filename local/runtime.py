@@ -65,7 +65,7 @@ class AlarmScheduler:
             ready = [h for h, ms in self.due.items() if ms <= now and h not in self._running]
             for host in ready:
                 self._running.add(host)
-                self.runtime.background(self._fire(host, self.due[host]))
+                self.runtime.background(self._fire(host))
             waiting = [ms for h, ms in self.due.items() if h not in self._running]
             timeout = max(0.0, (min(waiting) - now) / 1000) if waiting else None
             try:
@@ -73,7 +73,13 @@ class AlarmScheduler:
             except TimeoutError:
                 pass
 
-    async def _fire(self, host: ObjectHost, ms: int) -> None:
+    async def _fire(self, host: ObjectHost) -> None:
+        # The stored alarm, not the (possibly backed-off) firing time, is what a success consumes.
+        ms = host.storage.alarm_ms()
+        if ms is None:
+            self.due.pop(host, None)
+            self._running.discard(host)
+            return
         retry = self.retries.get(host, 0)
         try:
             async def call(instance: Any) -> None:

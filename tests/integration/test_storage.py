@@ -1,0 +1,149 @@
+"""Storage URLs through the Worker: upload and download with Worker-signed URLs, and key rules."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import httpx
+import pytest
+
+from tests.conftest import put_object, server_headers, token_headers
+
+BAD_KEYS = ["/abs.mp4", "../bob/x.mp4", "a/../../bob/x.mp4", "a//b.mp4", "./a.mp4", "a/.", "a\\b.mp4",
+            "a\x00b", "a\nb", "", "k" * 1100]
+
+
+def upload_url(client, user, key, **extra):
+    return client.post("/api/storage/upload-url", json={"key": key, **extra}, headers=token_headers(user))
+
+
+def test_round_trip_with_range_and_metadata(client):
+    data = bytes(range(256)) * 40
+    r = upload_url(client, "alice", "working_videos/clip one+two~%.mp4", content_type="video/mp4")
+    assert r.status_code == 200, r.text
+    info = r.json()
+    assert info["method"] == "PUT" and info["headers"] == {"Content-Type": "video/mp4"}
+    assert info["expires_at"].endswith("Z")
+    assert httpx.put(info["url"], content=data, headers=info["headers"]).status_code == 200
+
+    r = client.get("/api/storage/presigned-url", params={"key": "working_videos/clip one+two~%.mp4"},
+                   headers=token_headers("alice"))
+    url = r.json()["url"]
+    got = httpx.get(url)
+    assert got.status_code == 200 and got.content == data
+    assert got.headers["content-type"] == "video/mp4" and got.headers["content-length"] == str(len(data))
+    assert got.headers["etag"].startswith('"')
+    part = httpx.get(url, headers={"Range": "bytes=10-19"})
+    assert part.status_code == 206 and part.content == data[10:20]
+    assert part.headers["content-range"] == f"bytes 10-19/{len(data)}"
+    tail = httpx.get(url, headers={"Range": "bytes=-5"})
+    assert tail.status_code == 206 and tail.content == data[-5:]
+    assert httpx.get(url, headers={"Range": f"bytes={len(data) + 5}-"}).status_code == 416
+    head = httpx.head(url)
+    assert head.status_code == 200 and head.headers["content-length"] == str(len(data))
+
+
+def _with_query(url: str, **changes) -> str:
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    query.update(changes)
+    return urlunsplit(parts._replace(query="&".join(f"{k}={v}" for k, v in query.items())))
+
+
+def test_signatures_are_checked(client):
+    put_object(client, "alice", "working_videos/s.mp4", b"secret video")
+    url = client.get("/api/storage/presigned-url", params={"key": "working_videos/s.mp4"},
+                     headers=token_headers("alice")).json()["url"]
+    sig = parse_qs(urlsplit(url).query)["sig"][0]
+    assert httpx.get(url).status_code == 200
+    tampered = [
+        _with_query(url, sig=sig[:-1] + ("0" if sig[-1] != "0" else "1")),
+        _with_query(url, exp=str(int(time.time()) + 99999)),
+        url.replace("alice/working_videos/s.mp4", "bob/working_videos/s.mp4"),
+        url.split("?")[0],
+        _with_query(url, sig=""),
+    ]
+    for bad in tampered:
+        r = httpx.get(bad)
+        assert r.status_code == 403 and r.json()["code"] == "forbidden", bad
+    # A GET URL does not allow a PUT.
+    assert httpx.put(url, content=b"overwrite").status_code == 403
+    assert httpx.get(url).content == b"secret video"
+
+
+def test_expired_url(client):
+    put_object(client, "alice", "working_videos/e.mp4", b"x")
+    url = client.get("/api/storage/presigned-url", params={"key": "working_videos/e.mp4", "expires_in": 1},
+                     headers=token_headers("alice")).json()["url"]
+    time.sleep(2.1)
+    r = httpx.get(url)
+    assert r.status_code == 403
+
+
+def test_missing_object_and_put_rules(client):
+    url = client.get("/api/storage/presigned-url", params={"key": "nothing/here.mp4"},
+                     headers=token_headers("alice")).json()["url"]
+    r = httpx.get(url)
+    assert r.status_code == 404 and r.json()["code"] == "not_found"
+    up = upload_url(client, "alice", "working_videos/chunked.mp4").json()
+
+    def stream():
+        yield b"no length"
+
+    r = httpx.put(up["url"], content=stream())
+    assert r.status_code == 411 and r.json()["code"] == "length_required"
+    assert httpx.delete(up["url"]).status_code == 405
+
+
+@pytest.mark.parametrize("key", BAD_KEYS, ids=[repr(k)[:20] for k in BAD_KEYS])
+def test_traversal_and_bad_keys_on_every_key_route(client, key):
+    r = client.get("/api/storage/presigned-url", params={"key": key}, headers=token_headers("alice"))
+    assert r.status_code in (400, 422), r.text
+    r = upload_url(client, "alice", key)
+    assert r.status_code in (400, 422), r.text
+    body = {"project_id": 1, "input_key": key, "params": {"highlight_regions": [], "effect_type": "blur"}}
+    r = client.post("/api/export/overlay/start", json=body, headers=token_headers("alice"))
+    assert r.status_code in (400, 422), r.text
+    assert "Traceback" not in r.text
+
+
+def test_keys_stay_inside_the_callers_prefix(client):
+    put_object(client, "bob", "private/b.mp4", b"bob only")
+    # Alice naming bob's key gets a URL for her own prefix, which holds nothing.
+    url = client.get("/api/storage/presigned-url", params={"key": "bob/private/b.mp4"},
+                     headers=token_headers("alice")).json()["url"]
+    assert "/alice/bob/private/b.mp4" in url
+    assert httpx.get(url).status_code == 404
+    r = client.get("/api/storage/presigned-url", params={"key": "private/b.mp4"}, headers=server_headers("bob"))
+    assert httpx.get(r.json()["url"]).content == b"bob only"
+
+
+def test_expiry_bounds(client):
+    for bad in (0, -1, 604801):
+        r = client.get("/api/storage/presigned-url", params={"key": "a.mp4", "expires_in": bad},
+                       headers=token_headers("alice"))
+        assert r.status_code == 422
+        assert upload_url(client, "alice", "a.mp4", expires_in=bad).status_code == 422
+    assert upload_url(client, "alice", "a.mp4", content_type="not a type").status_code == 422
+    assert upload_url(client, "alice", "a.mp4", expires_in=604800).status_code == 200
+
+
+def test_s3_mode_hands_out_sigv4_urls_for_r2(tmp_path, fake_runpod):
+    from tests.conftest import REPO, worker_env
+    from tests.worker_process import WorkerProcess
+
+    env = worker_env(fake_runpod.url, R2_ACCOUNT_ID="0123abcd", R2_BUCKET_NAME="reel-ballers-users",
+                     R2_ACCESS_KEY_ID="AKIDEXAMPLE", R2_SECRET_ACCESS_KEY="wJalrXUtnFEMI/K7MDENG")
+    with WorkerProcess(REPO, tmp_path / "s3", env) as w, httpx.Client(base_url=w.base_url) as c:
+        r = c.get("/api/storage/presigned-url", params={"key": "final_videos/a b.mp4"}, headers=token_headers("alice"))
+        url = r.json()["url"]
+        assert url.startswith("https://0123abcd.r2.cloudflarestorage.com/reel-ballers-users/alice/final_videos/a%20b.mp4?")
+        query = parse_qs(urlsplit(url).query)
+        assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"] and query["X-Amz-Expires"] == ["3600"]
+        assert query["X-Amz-Credential"][0].startswith("AKIDEXAMPLE/") and "/auto/s3/aws4_request" in query["X-Amz-Credential"][0]
+        assert "wJalrXUtnFEMI" not in url
+        up = c.post("/api/storage/upload-url", json={"key": "working_videos/x.mp4", "content_type": "video/mp4"},
+                    headers=token_headers("alice")).json()
+        assert parse_qs(urlsplit(up["url"]).query)["X-Amz-SignedHeaders"] == ["content-type;host"]
+        assert up["headers"] == {"Content-Type": "video/mp4"}
