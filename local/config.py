@@ -22,6 +22,22 @@ class WorkerConfig:
     durable_objects: dict[str, str]  # binding → class name
     assets_dir: Path | None
     run_worker_first: list[str] = field(default_factory=list)
+    required_secrets: list[str] = field(default_factory=list)
+
+    def missing_secrets(self) -> list[str]:
+        """Required secrets (from .dev.vars.example) that have no value: named at startup."""
+        return [name for name in self.required_secrets if not self.vars.get(name)]
+
+
+def required_names(example: str) -> list[str]:
+    """Names in `.dev.vars.example` before a `# optional` comment line."""
+    names = []
+    for line in example.splitlines():
+        if line.strip().lower().startswith("# optional"):
+            break
+        if "=" in line and not line.lstrip().startswith("#"):
+            names.append(line.split("=", 1)[0].strip())
+    return names
 
 
 def parse_dev_vars(text: str) -> dict[str, str]:
@@ -53,6 +69,8 @@ def load(root: Path, environ: dict[str, str] | None = None) -> WorkerConfig:
     for key in list(values):
         if key in environ:
             values[key] = environ[key]
+    example = root / ".dev.vars.example"
+    required = required_names(example.read_text()) if example.exists() else []
     assets = data.get("assets") or {}
     rwf = assets.get("run_worker_first", [])
     return WorkerConfig(
@@ -64,4 +82,5 @@ def load(root: Path, environ: dict[str, str] | None = None) -> WorkerConfig:
         durable_objects={b["name"]: b["class_name"] for b in data.get("durable_objects", {}).get("bindings", [])},
         assets_dir=(root / assets["directory"]) if assets.get("directory") else None,
         run_worker_first=rwf if isinstance(rwf, list) else (["/*"] if rwf else []),
+        required_secrets=required,
     )

@@ -69,7 +69,7 @@ def main() -> None:
             job_id = r.json()["job_id"]
             cb = fake.runs[-1]["input"]["callback_url"]
             ws_url = f"{worker.ws_url}/api/jobs/{job_id}/ws?token={user_token('bench')}"
-            sockets = [connect(ws_url, open_timeout=10) for _ in range(args.sockets)]
+            sockets = [connect(ws_url, open_timeout=10).__enter__() for _ in range(args.sockets)]
             for s in sockets:
                 s.recv(timeout=10)
             arrivals: list[list[float]] = [[] for _ in sockets]

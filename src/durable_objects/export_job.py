@@ -34,6 +34,9 @@ log = logging.getLogger("reel.export_job")
 VERIFIED_USER_HEADER = "x-reel-verified-user"
 PING, PONG = '{"type":"ping"}', '{"type":"pong"}'
 SUBMIT_MAX_ATTEMPTS = 8
+# The first attempt happens while the client waits for its 202: keep it short, the alarm retries.
+INLINE_SUBMIT_TIMEOUT_S = 5.0
+RETRY_SUBMIT_TIMEOUT_S = 15.0
 SUBMIT_BACKOFF_MAX_S = 300
 SYNC_BACKOFF_MAX_S = 300
 URL_GRACE_S = 3600  # presigned URLs outlive the job timeout by this much
@@ -68,7 +71,7 @@ class ExportJobState(DurableObject):
                         userdb_pending=1)
         self.store.save(job)
         await self._index(job)
-        await self._submit()
+        await self._submit(INLINE_SUBMIT_TIMEOUT_S)
         job = self.store.load()
         await self._schedule(job)
         return job.status_body()
@@ -175,7 +178,7 @@ class ExportJobState(DurableObject):
             job.runpod_cancel_pending = 1 if job.runpod_id else 0
             await self._commit(job, outcome)
         elif job.status == PENDING and t >= job.next_submit_ms:
-            await self._submit()
+            await self._submit(RETRY_SUBMIT_TIMEOUT_S)
         elif job.status == PROCESSING and t - job.last_signal_ms >= settings.stall_poll_s * 1000:
             await self._poll_runpod()
         job = self.store.load()
@@ -267,7 +270,7 @@ class ExportJobState(DurableObject):
                    "output_headers": {"Content-Type": "video/mp4"}}
         return payload, callback_url
 
-    async def _submit(self) -> None:
+    async def _submit(self, timeout_s: float) -> None:
         job = self.store.load()
         settings = Settings.from_env(self.env)
         job.submit_attempts += 1
@@ -275,7 +278,8 @@ class ExportJobState(DurableObject):
         self.store.save(job)
         try:
             payload, webhook = self._runpod_input(job, settings)
-            result = await runpod.submit(settings.runpod_endpoint, settings.secret("RUNPOD_API_KEY"), payload, webhook)
+            result = await runpod.submit(settings.runpod_endpoint, settings.secret("RUNPOD_API_KEY"), payload, webhook,
+                                         timeout_s=timeout_s)
         except Exception as exc:
             retryable = getattr(exc, "retryable", True)
             reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__

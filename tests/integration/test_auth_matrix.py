@@ -137,3 +137,22 @@ def test_websocket_upgrade_needs_a_valid_credential(worker):
     # Valid credentials reach the (empty) object, which does not know the job.
     assert _ws_status(worker, path + f"?token={user_token('alice')}") == 404
     assert _ws_status(worker, path, {"X-API-Key": SERVER_KEY}) == 404
+
+
+def test_missing_secrets_are_named_not_crashed(tmp_path):
+    from tests.conftest import REPO, worker_env
+    from tests.worker_process import WorkerProcess
+
+    env = worker_env(API_KEYS="", USER_TOKEN_SECRET="", LOG_LEVEL="INFO")
+    with WorkerProcess(REPO, tmp_path / "w", env) as w, httpx.Client(base_url=w.base_url) as c:
+        assert c.get("/health").status_code == 200
+        r = c.get("/api/export/jobs", headers={"X-API-Key": "anything", "X-User-Id": "alice"})
+        assert r.status_code == 500 and r.json() == {
+            "error": "Server misconfigured: secret API_KEYS is not set", "code": "config_error"}
+        r = c.get("/api/export/jobs", headers={"Authorization": f"Bearer {user_token('alice')}"})
+        assert r.status_code == 500 and "API_KEYS" in r.json()["error"]
+        assert _ws_status(w, f"/api/jobs/j/ws?token={user_token('alice')}") == 500
+        log = w.log_text()
+    # Named at startup, before any request needed them.
+    assert "secret API_KEYS is not set" in log and "secret USER_TOKEN_SECRET is not set" in log
+    assert "R2_ACCESS_KEY_ID" not in log  # optional

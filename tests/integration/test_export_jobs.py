@@ -47,7 +47,7 @@ class Socket:
     """A browser-like WebSocket client that collects JSON messages."""
 
     def __init__(self, ws_url: str):
-        self.conn = connect(ws_url, open_timeout=10, close_timeout=5)
+        self.conn = connect(ws_url, open_timeout=10, close_timeout=5).__enter__()
 
     def recv(self, timeout=10.0) -> dict:
         return json.loads(self.conn.recv(timeout=timeout))
@@ -447,3 +447,36 @@ def test_restart_mid_job(make_worker, fake_runpod):
         finally:
             s.close()
         assert status(c, job_id)["status"] == "complete"
+
+
+def test_a_broken_socket_never_breaks_a_broadcast(worker, client, fake_runpod, alice_input):
+    import socket
+
+    fake_runpod.mode = "ok"
+    job_id = start_job(client).json()["job_id"]
+    cb = fake_runpod.runs[-1]["input"]["callback_url"]
+    broken, healthy = Socket(ws_url(worker, job_id)), Socket(ws_url(worker, job_id))
+    try:
+        broken.recv()
+        healthy.recv()
+        broken.conn.socket.shutdown(socket.SHUT_RDWR)  # gone without a close frame
+        broken.conn.socket.close()
+        for p in (20, 40):
+            assert callback(cb, {"status": "progress", "progress": p}).status_code == 200
+        assert [healthy.recv()["progress"], healthy.recv()["progress"]] == [20, 40]
+    finally:
+        healthy.close()
+
+
+def test_a_hanging_runpod_does_not_hold_the_start(make_worker, fake_runpod):
+    w = make_worker(SUBMIT_RETRY_BASE_S="30")
+    with httpx.Client(base_url=w.base_url, timeout=60) as c:
+        _prepare(c)
+        fake_runpod.mode = "hang"
+        t0 = time.monotonic()
+        r = start_job(c)
+        elapsed = time.monotonic() - t0
+        fake_runpod.mode = "ok"
+        assert r.status_code == 202 and r.json()["status"] == "pending"
+        assert elapsed < 30  # the first attempt gives up quickly; the alarm retries later
+        assert "retrying" in status(c, r.json()["job_id"])["message"]
