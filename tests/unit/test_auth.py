@@ -1,0 +1,124 @@
+"""API keys, user tokens, callback signatures and identity resolution."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import jwt
+import pytest
+
+from auth import api_keys, callback_sig, tokens
+from auth.identity import ANONYMOUS, SERVER, USER, AuthError, require_server, require_user, resolve
+from settings import MissingSecret, Settings
+
+SECRET = "user-token-secret-" + "0123456789abcdef" * 4
+KEYS = "key-one-1234567890,key-two-1234567890"
+
+
+def settings(**overrides) -> Settings:
+    return Settings.from_env(SimpleNamespace(**{"API_KEYS": KEYS, "USER_TOKEN_SECRET": SECRET, **overrides}))
+
+
+def who(headers: dict, query_token=None, **overrides):
+    lower = {k.lower(): v for k, v in headers.items()}
+    return resolve(lower.get, settings(**overrides), time.time(), query_token)
+
+
+def test_tokens_round_trip_and_bounds():
+    token, expires = tokens.mint(SECRET, "alice", 600, 1_000_000)
+    assert expires.timestamp() == 1_000_600
+    assert tokens.verify(SECRET, token, 1_000_100) == "alice"
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify(SECRET, token, 1_000_700)  # past exp + leeway by our clock
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify("another-secret-0123456789abcdef0123", token, 1_000_100)
+    for ttl in (0, 59, 7 * 24 * 3600 + 1):
+        with pytest.raises(ValueError):
+            tokens.mint(SECRET, "alice", ttl, 0)
+    with pytest.raises(ValueError):
+        tokens.mint(SECRET, "../x", 600, 0)
+
+
+@pytest.mark.parametrize("claims", [{"exp": 4102444800}, {"sub": "alice"}, {"sub": "bad id", "exp": 4102444800},
+                                    {"sub": 5, "exp": 4102444800}])
+def test_tokens_need_a_valid_sub_and_exp(claims):
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify(SECRET, jwt.encode(claims, SECRET, algorithm="HS256"), time.time())
+
+
+def test_only_hs256_is_accepted():
+    claims = {"sub": "alice", "exp": 4102444800}
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify(SECRET, jwt.encode(claims, SECRET, algorithm="HS512"), time.time())
+    unsigned = jwt.encode(claims, None, algorithm="none")
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify(SECRET, unsigned, time.time())
+
+
+def test_api_keys():
+    assert api_keys.is_valid_key("key-two-1234567890", KEYS)
+    assert not api_keys.is_valid_key("key-two-123456789", KEYS)
+    assert not api_keys.is_valid_key("", KEYS) and not api_keys.is_valid_key("x", " , ")
+
+
+def test_callback_signatures():
+    sig = callback_sig.sign("cb-secret", "job1")
+    assert callback_sig.verify("cb-secret", "job1", sig) and callback_sig.verify("cb-secret", "job1", sig.upper())
+    assert not callback_sig.verify("cb-secret", "job2", sig)
+    assert not callback_sig.verify("cb-secret", "job1", None) and not callback_sig.verify("cb-secret", "job1", "")
+    url = callback_sig.callback_url("https://w.example/", "job1", "cb-secret")
+    assert url == f"https://w.example/api/runpod/callback/job1?sig={sig}"
+
+
+def test_identity_resolution():
+    token, _ = tokens.mint(SECRET, "alice", 600, time.time())
+    assert who({}).kind == ANONYMOUS
+    assert who({"X-API-Key": "key-one-1234567890", "X-User-Id": "bob"}) == who(
+        {"Authorization": "Bearer key-one-1234567890", "X-User-Id": "bob"})
+    assert who({"X-API-Key": "key-one-1234567890"}).kind == SERVER
+    ident = who({"Authorization": f"Bearer {token}"})
+    assert (ident.kind, ident.user_id) == (USER, "alice")
+    assert who({}, query_token=token).user_id == "alice"
+    assert who({"Authorization": f"Bearer {token}", "X-User-Id": "alice"}).user_id == "alice"
+
+
+@pytest.mark.parametrize(("headers", "status", "code"), [
+    ({"X-API-Key": "nope"}, 401, "unauthorized"),
+    ({"Authorization": "Basic abc"}, 401, "unauthorized"),
+    ({"Authorization": "Bearer"}, 401, "unauthorized"),
+    ({"Authorization": "Bearer not-a-token"}, 401, "unauthorized"),
+    ({"X-API-Key": "key-one-1234567890", "X-User-Id": "../bob"}, 400, "invalid_user_id"),
+])
+def test_identity_refusals(headers, status, code):
+    with pytest.raises(AuthError) as exc:
+        who(headers)
+    assert (exc.value.status, exc.value.code) == (status, code)
+
+
+def test_token_user_mismatch_is_403():
+    token, _ = tokens.mint(SECRET, "alice", 600, time.time())
+    with pytest.raises(AuthError) as exc:
+        who({"Authorization": f"Bearer {token}", "X-User-Id": "bob"})
+    assert exc.value.status == 403
+
+
+def test_route_requirements():
+    token, _ = tokens.mint(SECRET, "alice", 600, time.time())
+    assert require_user(who({"Authorization": f"Bearer {token}"})) == "alice"
+    with pytest.raises(AuthError) as exc:
+        require_user(who({"X-API-Key": "key-one-1234567890"}))
+    assert exc.value.code == "missing_user_id"
+    with pytest.raises(AuthError) as exc:
+        require_server(who({"Authorization": f"Bearer {token}"}))
+    assert exc.value.status == 403
+    with pytest.raises(AuthError) as exc:
+        require_user(who({}))
+    assert exc.value.status == 401
+
+
+def test_missing_secrets_name_the_variable():
+    with pytest.raises(MissingSecret) as exc:
+        who({"X-API-Key": "x"}, API_KEYS="")
+    assert exc.value.name == "API_KEYS"
+    assert "key-one" not in repr(settings())
