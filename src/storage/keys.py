@@ -46,3 +46,14 @@ def relative_key(user_id: str, key: object) -> str:
     if isinstance(key, str) and key.startswith(f"{user_id}/"):
         key = key[len(user_id) + 1 :]
     return check_relative(key)
+
+
+# Keys the service writes itself: clients may read them but never upload over them.
+RESERVED_FOR_WRITES = frozenset({"database.sqlite"})
+
+
+def user_upload_key(user_id: str, key: object) -> str:
+    """The full R2 key a client may upload to; the service's own objects are refused."""
+    if check_relative(key) in RESERVED_FOR_WRITES:
+        raise InvalidKey("key is reserved for the service's own data")
+    return user_key(user_id, key)

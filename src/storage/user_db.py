@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import sqlite3
+import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -22,6 +23,8 @@ from storage import schema
 T = TypeVar("T")
 MAX_ATTEMPTS = 40
 TERMINAL = ("complete", "error", "cancelled")
+# Python 3.11+ exposes sqlite3_(de)serialize when SQLite was built with it; otherwise use a temp file.
+HAS_SERIALIZE = hasattr(sqlite3.Connection, "serialize")
 
 
 class CorruptUserDatabase(Exception):  # noqa: N818 - reads as what it is
@@ -36,11 +39,39 @@ def db_key(user_id: str) -> str:
     return f"{user_id}/database.sqlite"
 
 
+def _load(conn: sqlite3.Connection, blob: bytes) -> None:
+    if HAS_SERIALIZE:
+        conn.deserialize(blob)
+        return
+    # SQLite builds without sqlite3_deserialize: go through a temporary file, copied into memory.
+    with tempfile.NamedTemporaryFile(suffix=".sqlite") as tmp:
+        tmp.write(blob)
+        tmp.flush()
+        source = sqlite3.connect(tmp.name)
+        try:
+            source.backup(conn)
+        finally:
+            source.close()
+
+
+def _dump(conn: sqlite3.Connection) -> bytes:
+    if HAS_SERIALIZE:
+        return conn.serialize()
+    with tempfile.NamedTemporaryFile(suffix=".sqlite") as tmp:
+        target = sqlite3.connect(tmp.name)
+        try:
+            conn.backup(target)
+        finally:
+            target.close()
+        with open(tmp.name, "rb") as f:
+            return f.read()
+
+
 def _open(blob: bytes | None, user_id: str) -> sqlite3.Connection:
     conn = sqlite3.connect(":memory:")
     if blob is not None:
         try:
-            conn.deserialize(blob)
+            _load(conn, blob)
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except (sqlite3.DatabaseError, ValueError) as exc:
             conn.close()
@@ -63,7 +94,7 @@ async def modify(bucket: Any, user_id: str, change: Callable[[Connection], Await
                 await db.commit()
             if conn.total_changes == before and not migrated:
                 return result  # nothing changed: no write at all
-            data = conn.serialize()
+            data = _dump(conn)
         finally:
             conn.close()
         written = await r2.put_bytes(bucket, key, data, content_type="application/vnd.sqlite3",

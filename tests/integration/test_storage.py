@@ -147,3 +147,27 @@ def test_s3_mode_hands_out_sigv4_urls_for_r2(tmp_path, fake_runpod):
                     headers=token_headers("alice")).json()
         assert parse_qs(urlsplit(up["url"]).query)["X-Amz-SignedHeaders"] == ["content-type;host"]
         assert up["headers"] == {"Content-Type": "video/mp4"}
+
+
+def test_the_database_key_cannot_be_uploaded_over(client):
+    r = upload_url(client, "alice", "database.sqlite")
+    assert r.status_code == 400 and r.json()["code"] == "invalid_key"
+    assert upload_url(client, "alice", "backups/database.sqlite").status_code == 200
+
+
+def test_corrupt_user_database_is_reported_not_overwritten(client):
+    import hashlib
+    import hmac
+
+    from tests.conftest import SECRETS
+
+    # Whatever wrote it (an old bug, a manual upload), the blob is not SQLite.
+    key, exp = "carol/database.sqlite", int(time.time()) + 60
+    sig = hmac.new(SECRETS["URL_SIGNING_SECRET"].encode(), f"PUT\n{key}\n{exp}".encode(), hashlib.sha256).hexdigest()
+    garbage = b"definitely not sqlite" * 50
+    assert httpx.put(f"{client.base_url}/api/storage/object/{key}?exp={exp}&sig={sig}", content=garbage).status_code == 200
+    r = client.get("/api/downloads", headers=token_headers("carol"))
+    assert r.status_code == 500 and r.json()["code"] == "user_database_corrupt" and "Traceback" not in r.text
+    url = client.get("/api/storage/presigned-url", params={"key": "database.sqlite"},
+                     headers=token_headers("carol")).json()["url"]
+    assert httpx.get(url).content == garbage

@@ -113,3 +113,11 @@ async def test_newer_schema_is_refused(bucket):
     await bucket.put("u/database.sqlite", conn.serialize())
     with pytest.raises(ValueError):
         await user_db.record_job(bucket, "u", job("j1"))
+
+
+async def test_works_without_serialize_support(bucket, monkeypatch):
+    # Some SQLite builds lack sqlite3_(de)serialize: the temp-file path gives the same result.
+    await user_db.record_job(bucket, "u", job("j1"))
+    monkeypatch.setattr(user_db, "HAS_SERIALIZE", False)
+    await user_db.record_job(bucket, "u", job("j2"))
+    assert {v["export_job_id"] for v in await user_db.list_final_videos(bucket, "u")} == {"j1", "j2"}

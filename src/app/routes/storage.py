@@ -36,9 +36,9 @@ class UploadUrl(SignedUrl):
     headers: dict[str, str] = Field(description="Headers the PUT must carry")
 
 
-def _full_key(user_id: str, key: str) -> str:
+def _full_key(user_id: str, key: str, for_upload: bool = False) -> str:
     try:
-        return keys.user_key(user_id, key)
+        return keys.user_upload_key(user_id, key) if for_upload else keys.user_key(user_id, key)
     except keys.InvalidKey as exc:
         raise ApiError(400, f"key: {exc}", "invalid_key") from None
 
@@ -68,7 +68,7 @@ async def upload_url(
     user_id: str = Depends(current_user),
     settings: Settings = Depends(get_settings),
 ) -> UploadUrl:
-    full_key = _full_key(user_id, body.key)
+    full_key = _full_key(user_id, body.key, for_upload=True)
     url, expires = urls.object_url(settings, public_base_url(request, settings), full_key, "PUT", body.expires_in,
                                    time.time(), content_type=body.content_type)
     headers = {"Content-Type": body.content_type} if body.content_type else {}
