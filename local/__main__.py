@@ -23,7 +23,7 @@ def main() -> None:
     host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "8787"))
     logging.getLogger("local").info("serving %s on http://%s:%d (state in %s)", runtime.config.name, host, port,
                                     runtime.state_dir)
-    uvicorn.run(LocalServer(runtime), host=host, port=port, ws="websockets", log_level="warning",
+    uvicorn.run(LocalServer(runtime), host=host, port=port, ws="websockets-sansio", log_level="warning",
                 lifespan="on", ws_ping_interval=None)
 
 

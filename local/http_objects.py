@@ -9,10 +9,9 @@ read once.
 from __future__ import annotations
 
 import json as _json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from http import HTTPMethod
 from typing import Any
-from urllib.parse import urlsplit
 
 
 class Headers:
@@ -230,12 +229,3 @@ class Response(_BodyMixin):
     def __repr__(self) -> str:
         return f"Response(status={self.status})"
 
-
-def url_parts(url: str) -> tuple[str, str, str, str]:
-    """(scheme, netloc, path, query) of a URL."""
-    parts = urlsplit(url)
-    return parts.scheme, parts.netloc, parts.path or "/", parts.query
-
-
-def header_pairs(items: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in items]

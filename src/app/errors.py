@@ -55,7 +55,7 @@ def error_response(status: int, message: str, code: str | None = None, headers: 
     return JSONResponse(error_body(status, message, code, **extra), status_code=status, headers=headers)
 
 
-def _clean_details(errors: list[dict]) -> list[dict]:
+def clean_details(errors: list[dict]) -> list[dict]:
     """Pydantic's field errors without the echoed input or internal context (they can be huge)."""
     return [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors]
 
@@ -76,7 +76,7 @@ async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
 
 
 async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-    details = _clean_details(exc.errors())
+    details = clean_details(exc.errors())
     if any(d["type"] == "json_invalid" for d in details):
         return error_response(400, "Request body is not valid JSON", "invalid_json", details=details)
     return error_response(422, "Request failed validation", "validation_error", details=details)

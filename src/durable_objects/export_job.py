@@ -19,14 +19,14 @@ from dataclasses import replace
 from js import WebSocketPair, WebSocketRequestResponsePair
 from workers import DurableObject, Response
 
-from auth import callback_sig
 from jobs import runpod
 from jobs.callbacks import InvalidCallback, from_runpod_status, parse_callback
 from jobs.model import CANCELLED, ERROR, PENDING, PROCESSING, JobRecord
 from jobs.state import Outcome, apply, finish, start_processing
 from jobs.store import JobStore
+from jobs.submission import runpod_input
 from settings import Settings
-from storage import keys, urls, user_db
+from storage import keys, user_db
 
 log = logging.getLogger("reel.export_job")
 
@@ -39,7 +39,6 @@ INLINE_SUBMIT_TIMEOUT_S = 5.0
 RETRY_SUBMIT_TIMEOUT_S = 15.0
 SUBMIT_BACKOFF_MAX_S = 300
 SYNC_BACKOFF_MAX_S = 300
-URL_GRACE_S = 3600  # presigned URLs outlive the job timeout by this much
 
 
 def now_ms() -> int:
@@ -256,20 +255,6 @@ class ExportJobState(DurableObject):
             latest.userdb_pending, latest.sync_failures = 0, 0
             self.store.save(latest)
 
-    def _runpod_input(self, job: JobRecord, settings: Settings) -> tuple[dict, str]:
-        t = time.time()
-        ttl = min(urls.MAX_EXPIRES_S, settings.job_timeout_s + URL_GRACE_S)
-        input_url, _ = urls.object_url(settings, job.base_url, keys.user_key(job.user_id, job.input_key), "GET", ttl, t)
-        output_url, _ = urls.object_url(settings, job.base_url, keys.user_key(job.user_id, job.output_key), "PUT", ttl,
-                                        t, content_type="video/mp4")
-        callback_url = callback_sig.callback_url(job.base_url, job.job_id, settings.secret("CALLBACK_SECRET"))
-        payload = {"job_id": job.job_id, "user_id": job.user_id, "type": job.type, "input_key": job.input_key,
-                   "output_key": job.output_key, "params": json.loads(job.params_json),
-                   "callback_url": callback_url, "input_url": input_url, "output_url": output_url,
-                   # SigV4 signs the content type: the GPU worker's PUT must send exactly this.
-                   "output_headers": {"Content-Type": "video/mp4"}}
-        return payload, callback_url
-
     async def _submit(self, timeout_s: float) -> None:
         job = self.store.load()
         settings = Settings.from_env(self.env)
@@ -277,7 +262,7 @@ class ExportJobState(DurableObject):
         attempt = job.submit_attempts
         self.store.save(job)
         try:
-            payload, webhook = self._runpod_input(job, settings)
+            payload, webhook = runpod_input(job, settings, time.time())
             result = await runpod.submit(settings.runpod_endpoint, settings.secret("RUNPOD_API_KEY"), payload, webhook,
                                          timeout_s=timeout_s)
         except Exception as exc:

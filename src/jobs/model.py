@@ -67,18 +67,24 @@ class JobRecord:
         return {"job_id": self.job_id, "created_ms": self.created_ms, "status": self.status, "type": self.type,
                 "version": self.version, "body": self.status_body()}
 
+    def _outcome_fields(self) -> dict:
+        """What both the status body and the status message show beyond status and progress."""
+        fields: dict = {}
+        if self.message:
+            fields["message"] = self.message
+        if self.status == COMPLETE:
+            fields["output_key"] = self.output_key
+            fields["output_url"] = output_url_for(self.output_key)
+        if self.status == ERROR:
+            fields["error"] = self.error or "Job failed"
+        return fields
+
     def status_body(self) -> dict:
         """`GET /api/export/status/{id}`: optional fields only where API.md says they appear."""
         body: dict = {"job_id": self.job_id, "type": self.type, "status": self.status, "progress": self.progress,
                       "project_id": self.project_id, "input_key": self.input_key,
-                      "created_at": iso(self.created_ms), "updated_at": iso(self.updated_ms)}
-        if self.message:
-            body["message"] = self.message
-        if self.status == COMPLETE:
-            body["output_key"] = self.output_key
-            body["output_url"] = output_url_for(self.output_key)
-        if self.status == ERROR:
-            body["error"] = self.error or "Job failed"
+                      "created_at": iso(self.created_ms), "updated_at": iso(self.updated_ms),
+                      **self._outcome_fields()}
         if self.started_ms is not None:
             body["started_at"] = iso(self.started_ms)
         if self.completed_ms is not None:
@@ -87,12 +93,5 @@ class JobRecord:
 
     def status_message(self) -> dict:
         """The WebSocket message a client gets on connect."""
-        msg: dict = {"type": "status", "job_id": self.job_id, "status": self.status, "progress": self.progress}
-        if self.message:
-            msg["message"] = self.message
-        if self.status == COMPLETE:
-            msg["output_key"] = self.output_key
-            msg["output_url"] = output_url_for(self.output_key)
-        if self.status == ERROR:
-            msg["error"] = self.error or "Job failed"
-        return msg
+        return {"type": "status", "job_id": self.job_id, "status": self.status, "progress": self.progress,
+                **self._outcome_fields()}

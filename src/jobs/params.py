@@ -85,22 +85,22 @@ class AnnotateParams(_Params):
     clips: Annotated[list[AnnotateClip], Field(min_length=1, max_length=10_000)]
 
 
-class _Start(BaseModel):
+class StartBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     project_id: StrictInt = Field(ge=0, description="The editor's project id")
     input_key: str = Field(min_length=1, max_length=900, description="Relative key, e.g. working_videos/x.mp4")
 
 
-class OverlayStart(_Start):
+class OverlayStart(StartBody):
     params: OverlayParams
 
 
-class FramingStart(_Start):
+class FramingStart(StartBody):
     params: FramingParams
 
 
-class AnnotateStart(_Start):
+class AnnotateStart(StartBody):
     params: AnnotateParams
 
 
-START_MODELS: dict[str, type[_Start]] = {"overlay": OverlayStart, "framing": FramingStart, "annotate": AnnotateStart}
+START_MODELS: dict[str, type[StartBody]] = {"overlay": OverlayStart, "framing": FramingStart, "annotate": AnnotateStart}

@@ -275,7 +275,7 @@ def test_start_validation(client, alice_input):
     assert r.status_code == 422
     r = start_job(client, export_type="annotate", params={"clips": [{"start_time": 5, "end_time": 1}]})
     assert r.status_code == 422
-    assert client.post("/api/export/resize/start", json={}, headers=token_headers("alice")).status_code == 422
+    assert client.post("/api/export/resize/start", json={}, headers=token_headers("alice")).status_code == 404
     ok = start_job(client, export_type="framing", params={
         "crop_keyframes": [{"frame": 0, "x": 0, "y": 0, "width": 100, "height": 200}], "fps": 30})
     assert ok.status_code == 202, ok.text

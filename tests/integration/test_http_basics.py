@@ -77,8 +77,12 @@ def test_huge_body_is_413(client: httpx.Client):
 
 def test_openapi_and_docs(client: httpx.Client):
     spec = client.get("/openapi.json").json()
-    for path in ("/health", "/api/auth/token", "/api/export/{export_type}/start", "/api/export/jobs",
+    for path in ("/health", "/api/auth/token", "/api/export/overlay/start", "/api/export/framing/start",
+                 "/api/export/annotate/start", "/api/export/jobs",
                  "/api/storage/presigned-url", "/api/storage/upload-url", "/api/runpod/callback/{job_id}"):
         assert path in spec["paths"], path
+    overlay = spec["paths"]["/api/export/overlay/start"]["post"]
+    assert "Idempotency-Key" in [p["name"] for p in overlay["parameters"]]
+    assert "OverlayParams" in spec["components"]["schemas"]
     r = client.get("/docs")
     assert r.status_code == 200 and "swagger" in r.text.lower()
