@@ -138,3 +138,40 @@ def test_r2_conditional_put_one_winner(make):
         results = list(pool.map(lambda v: httpx.post(put, json={"key": "k", "value": v, "etag": etag}).json()["won"],
                                 ["a", "b"]))
     assert sorted(results) == [False, True]
+
+
+def test_block_concurrency_while_holds_the_first_event(make):
+    w = make(LOCAL_DO_IDLE_S="0.3")
+    assert rpc(w, "bc", "warm_count")["result"] == 1  # waited for the warm-up started in __init__
+    time.sleep(1.0)  # evicted: the next event rebuilds and warms up again first
+    assert rpc(w, "bc", "warm_count")["result"] == 2
+
+
+def test_outbound_fetch_opens_the_input_gate(make):
+    # While an object awaits outbound I/O, other events for it run (workerd's input gates do the same).
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            time.sleep(1.5)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"slow answer")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    w = make()
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            slow = pool.submit(rpc, w, "gate", "slow_fetch", f"http://127.0.0.1:{server.server_port}/")
+            time.sleep(0.3)
+            t0 = time.monotonic()
+            assert rpc(w, "gate", "counter")["result"] == 0
+            assert time.monotonic() - t0 < 1.0  # not queued behind the fetch
+            assert slow.result(timeout=10)["result"] == "slow answer"
+    finally:
+        server.shutdown()

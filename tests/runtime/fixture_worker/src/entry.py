@@ -5,8 +5,8 @@ import json
 import time
 from urllib.parse import urlsplit
 
-from js import WebSocketPair, WebSocketRequestResponsePair
-from workers import DurableObject, Response, WorkerEntrypoint
+from js import AbortSignal, WebSocketPair, WebSocketRequestResponsePair
+from workers import DurableObject, Response, WorkerEntrypoint, fetch
 
 
 class Default(WorkerEntrypoint):
@@ -43,6 +43,18 @@ class Probe(DurableObject):
         # Counted in storage: an in-memory counter would be lost with the instance it counts.
         self.sql.exec("INSERT INTO kv VALUES ('constructions', 1) ON CONFLICT(k) DO UPDATE SET v = v + 1")
         ctx.setWebSocketAutoResponse(WebSocketRequestResponsePair.new('{"type":"ping"}', '{"type":"pong"}'))
+        ctx.blockConcurrencyWhile(self._warm_up)
+
+    async def _warm_up(self):
+        await asyncio.sleep(0.2)  # no event may reach the object before this finishes
+        self.sql.exec("INSERT INTO kv VALUES ('warm', 1) ON CONFLICT(k) DO UPDATE SET v = v + 1")
+
+    async def warm_count(self):
+        return self._get("warm")
+
+    async def slow_fetch(self, url):
+        resp = await fetch(url, signal=AbortSignal.timeout(5000))
+        return await resp.text()
 
     def _get(self, key):
         rows = self.sql.exec("SELECT v FROM kv WHERE k = ?", key).toArray()
