@@ -19,8 +19,8 @@ def check_relative(key: object) -> str:
     """The key itself if it is a clean relative key; raises InvalidKey otherwise."""
     if not isinstance(key, str) or key == "":
         raise InvalidKey("key must be a non-empty string")
-    if len(key.encode()) > MAX_KEY_BYTES - 65:  # room for the "{user_id}/" prefix
-        raise InvalidKey("key is too long")
+    if len(key.encode()) > MAX_KEY_BYTES:
+        raise InvalidKey(f"key is longer than {MAX_KEY_BYTES} bytes")
     if key.startswith("/"):
         raise InvalidKey("key must be relative (no leading '/')")
     if "\\" in key:
@@ -34,8 +34,11 @@ def check_relative(key: object) -> str:
 
 
 def user_key(user_id: str, key: object) -> str:
-    """The full R2 key of a caller's relative key."""
-    return f"{user_id}/{check_relative(key)}"
+    """The full R2 key of a caller's relative key; with the prefix it must fit R2's 1024 bytes."""
+    full = f"{user_id}/{check_relative(key)}"
+    if len(full.encode()) > MAX_KEY_BYTES:
+        raise InvalidKey(f"key is longer than {MAX_KEY_BYTES} bytes with the user prefix")
+    return full
 
 
 def relative_key(user_id: str, key: object) -> str:

@@ -10,7 +10,7 @@ from storage import keys, signed_urls
 
 
 @pytest.mark.parametrize("key", ["/a", "a/../b", "..", ".", "a//b", "a/", "a\\b", "a\x00", "a\x7f", "a\u200bb",
-                                 "a\u2028b", "", "x" * 960, 5, None])
+                                 "a\u2028b", "", "x" * 1025, 5, None])
 def test_bad_keys(key):
     with pytest.raises(keys.InvalidKey):
         keys.check_relative(key)
@@ -19,6 +19,14 @@ def test_bad_keys(key):
 @pytest.mark.parametrize("key", ["a.mp4", "working_videos/x y+z~%.mp4", "ünïcode/🎥.mp4", "a..b/c.d", "x" * 900])
 def test_good_keys(key):
     assert keys.user_key("alice", key) == f"alice/{key}"
+
+
+def test_length_counts_the_prefix():
+    assert keys.user_key("alice", "x" * 1018) == "alice/" + "x" * 1018  # exactly 1024 bytes
+    with pytest.raises(keys.InvalidKey):
+        keys.user_key("alice", "x" * 1019)
+    with pytest.raises(keys.InvalidKey):
+        keys.user_key("alice", "é" * 510)  # counted in UTF-8 bytes
 
 
 def test_reported_keys_may_carry_the_prefix():
