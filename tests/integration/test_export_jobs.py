@@ -480,3 +480,43 @@ def test_a_hanging_runpod_does_not_hold_the_start(make_worker, fake_runpod):
         assert r.status_code == 202 and r.json()["status"] == "pending"
         assert elapsed < 30  # the first attempt gives up quickly; the alarm retries later
         assert "retrying" in status(c, r.json()["job_id"])["message"]
+
+
+def test_concurrent_requests_with_one_idempotency_key_make_one_job(client, fake_runpod, alice_input):
+    fake_runpod.mode = "ok"
+    before = len(fake_runpod.runs)
+    h = {**token_headers("alice"), "Idempotency-Key": "burst-1"}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: start_job(client, headers=h), range(8)))
+    assert {r.status_code for r in answers} == {202}
+    assert len({r.json()["job_id"] for r in answers}) == 1
+    assert len(fake_runpod.runs) == before + 1
+
+
+async def test_a_replay_creates_the_job_a_dead_first_request_had_claimed(tmp_path, fake_runpod):
+    # The first request claimed the key, then died before creating its job: the replay creates
+    # exactly that job instead of a second one.
+    from app.routes.export import request_fingerprint
+    from jobs.params import START_MODELS
+    from local.http_objects import Request
+    from local.runtime import LocalRuntime
+
+    env = worker_env(fake_runpod.url)
+    runtime = LocalRuntime(REPO, state_dir=tmp_path, environ=env)
+    await runtime.start()
+    try:
+        fake_runpod.mode = "ok"
+        await runtime.env.USER_DATA.put("alice/working_videos/in.mp4", b"v")
+        body = {"project_id": 7, "input_key": "working_videos/in.mp4", "params": OVERLAY_PARAMS}
+        claimed = "a" * 32
+        fingerprint = request_fingerprint("overlay", START_MODELS["overlay"].model_validate(body))
+        await runtime.env.USER_JOBS.getByName("alice").claim_idempotency_key("k-dead", claimed, fingerprint,
+                                                                             int(time.time() * 1000))
+        headers = {**token_headers("alice"), "Idempotency-Key": "k-dead", "Content-Type": "application/json",
+                   "Host": "127.0.0.1"}
+        r = await runtime.fetch(Request("http://127.0.0.1/api/export/overlay/start", method="POST",
+                                        headers=headers, body=json.dumps(body)))
+        answer = json.loads(await r.text())
+        assert r.status == 202 and answer["job_id"] == claimed and r.headers.get("idempotent-replayed") == "true"
+    finally:
+        await runtime.stop()

@@ -45,6 +45,11 @@ def _accepted(job: dict, base_url: str, replayed: bool = False) -> JSONResponse:
     return JSONResponse(body, status_code=202, headers={"Idempotent-Replayed": "true"} if replayed else None)
 
 
+def request_fingerprint(export_type: str, start: StartBody) -> str:
+    """Identifies a start request's content, so a reused Idempotency-Key with another body is caught."""
+    return hashlib.sha256(json.dumps([export_type, start.model_dump(mode="json")], sort_keys=True).encode()).hexdigest()
+
+
 async def _start(request: Request, export_type: str, start: StartBody, user_id: str, settings: Settings,
                  idempotency_key: str | None) -> JSONResponse:
     try:
@@ -59,27 +64,26 @@ async def _start(request: Request, export_type: str, start: StartBody, user_id: 
     base_url = public_base_url(request, settings)
     job_id = uuid.uuid4().hex
     index = index_stub(env, user_id)
+    replayed = False
     if idempotency_key:
-        body = start.model_dump(mode="json")
-        fingerprint = hashlib.sha256(json.dumps([export_type, body], sort_keys=True).encode()).hexdigest()
-        claim = plain(await index.claim_idempotency_key(idempotency_key, job_id, fingerprint, int(time.time() * 1000)))
-        if claim["replayed"]:
-            if not claim["same_request"]:
-                raise ApiError(409, "This Idempotency-Key was already used with a different request",
-                               "idempotency_key_reused")
-            existing = plain(await job_stub(env, claim["job_id"]).status(user_id))
-            if existing is not None:
-                return _accepted(existing, base_url, replayed=True)
+        claim = plain(await index.claim_idempotency_key(idempotency_key, job_id, request_fingerprint(export_type, start),
+                                                        int(time.time() * 1000)))
+        if claim["replayed"] and not claim["same_request"]:
+            raise ApiError(409, "This Idempotency-Key was already used with a different request",
+                           "idempotency_key_reused")
+        # A replay names the first request's job. Creating is idempotent per job id, so this returns that
+        # job, or creates it if the first request is still on its way (or died before creating it).
+        job_id, replayed = claim["job_id"], claim["replayed"]
     spec = {"job_id": job_id, "user_id": user_id, "type": export_type, "project_id": start.project_id,
             "input_key": input_key, "output_key": output_key_for(export_type, job_id),
             "params": start.params.model_dump(mode="json", exclude_none=True), "base_url": base_url}
     try:
         job = plain(await job_stub(env, job_id).create(spec))
     except Exception:
-        if idempotency_key:
+        if idempotency_key and not replayed:
             await index.release_idempotency_key(idempotency_key, job_id)
         raise
-    return _accepted(job, base_url)
+    return _accepted(job, base_url, replayed=replayed)
 
 
 def _start_route(export_type: str, model: type[StartBody]) -> None:
