@@ -171,3 +171,16 @@ def test_corrupt_user_database_is_reported_not_overwritten(client):
     url = client.get("/api/storage/presigned-url", params={"key": "database.sqlite"},
                      headers=token_headers("carol")).json()["url"]
     assert httpx.get(url).content == garbage
+
+
+def test_upload_size_limit_is_checked_before_reading(client, worker):
+    import socket
+
+    up = upload_url(client, "alice", "working_videos/huge.mp4").json()
+    path = up["url"].split(str(worker.port), 1)[1]
+    with socket.create_connection(("127.0.0.1", worker.port), timeout=10) as s:
+        s.sendall(f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 6000000000\r\n\r\n".encode())
+        answer = ""
+        while "payload_too_large" not in answer and (chunk := s.recv(4096)):
+            answer += chunk.decode()
+    assert answer.startswith("HTTP/1.1 413") and "payload_too_large" in answer
