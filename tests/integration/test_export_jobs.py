@@ -520,3 +520,18 @@ async def test_a_replay_creates_the_job_a_dead_first_request_had_claimed(tmp_pat
         assert r.status == 202 and answer["job_id"] == claimed and r.headers.get("idempotent-replayed") == "true"
     finally:
         await runtime.stop()
+
+
+def test_restart_while_submission_is_being_retried(make_worker, fake_runpod):
+    w = make_worker(SUBMIT_RETRY_BASE_S="1")
+    with httpx.Client(base_url=w.base_url, timeout=30) as c:
+        _prepare(c)
+        fake_runpod.mode = "unavailable"
+        job_id = start_job(c).json()["job_id"]
+        assert status(c, job_id)["status"] == "pending"
+    w.kill()  # a crash, not a clean stop: the retry lives only in the object's stored alarm
+    fake_runpod.mode = "ok"
+    w.start()
+    with httpx.Client(base_url=w.base_url, timeout=30) as c:
+        wait_for(lambda: status(c, job_id)["status"] == "processing", timeout=20)
+    assert sum(run["input"]["job_id"] == job_id for run in fake_runpod.runs) == 1
