@@ -131,10 +131,15 @@ class LocalRuntime:
         self.entrypoint = self.module.Default
 
     def _import_main(self) -> Any:
-        main = self.config.main
-        for path in (str(main.parent), str(SHIMS)):
-            if path not in sys.path:
-                sys.path.insert(0, path)
+        main = self.config.main.resolve()
+        for path in (str(SHIMS), str(main.parent)):  # the Worker's own folder first
+            if path in sys.path:
+                sys.path.remove(path)
+            sys.path.insert(0, path)
+        # Another Worker's main module of the same name may be cached (several runtimes in one process).
+        cached = sys.modules.get(main.stem)
+        if cached is not None and Path(getattr(cached, "__file__", "") or "").resolve() != main:
+            del sys.modules[main.stem]
         return importlib.import_module(main.stem)
 
     # -- lifecycle ------------------------------------------------------------------------------
