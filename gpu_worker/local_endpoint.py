@@ -106,13 +106,11 @@ class LocalEndpoint:
 
 
 def _api_key() -> str:
-    """The same key the Worker sends: the environment's, else the one in ./.dev.vars."""
-    if os.environ.get("RUNPOD_API_KEY"):
-        return os.environ["RUNPOD_API_KEY"]
-    from local.config import parse_dev_vars  # noqa: PLC0415 - only for this command-line use
-
-    path = os.path.join(os.getcwd(), ".dev.vars")
-    return parse_dev_vars(open(path).read()).get("RUNPOD_API_KEY", "") if os.path.exists(path) else ""
+    """The key the Worker sends: scripts/dev passes the Worker's RUNPOD_API_KEY in the environment."""
+    key = os.environ.get("RUNPOD_API_KEY", "")
+    if not key:
+        log.warning("RUNPOD_API_KEY is not set: every request will be refused")
+    return key
 
 
 def main() -> None:

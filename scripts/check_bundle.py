@@ -11,7 +11,7 @@ The check, driven by what is on disk rather than by a list of modules:
 - every `.py` under src/ is in the bundle, at its path relative to src/, byte for byte;
 - every file in the bundle is a byte-for-byte copy of the file at the same path under src/ (or under
   python_modules/ for `python_modules/...`), or wrangler's README.md; anything else is reported,
-  naming the never-deployed folder (tests/, local/, ...) it seems to come from;
+  naming the never-deployed folder (tests/, dev_runtime/, ...) it seems to come from;
 - wrangler saw every binding and var declared in wrangler.toml;
 - the main module binds `Default` and every Durable Object class named in wrangler.toml at module
   level: the runtime looks Durable Object classes up on the main module.
@@ -37,23 +37,13 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-NEVER_SHIPPED = ("tests", "local", "client", "scripts", "gpu_worker", "docs")
+sys.path.insert(0, str(ROOT))
+from dev_runtime.node_tools import WRANGLER_ENV, find_node  # noqa: E402
+
+NEVER_SHIPPED = ("tests", "dev_runtime", "client", "scripts", "gpu_worker", "docs")
 WRANGLER_README_START = b"This folder contains the built output assets for the worker"
 # What wrangler ships from the main module's folder besides Python modules.
 TEXT_SUFFIXES = (".txt", ".html", ".sql")
-
-# Keep wrangler off the network: no telemetry, no error reports, and no banner (the banner is what
-# asks the registry whether a newer wrangler exists). CI=true keeps it from prompting.
-WRANGLER_ENV = {
-    "WRANGLER_SEND_METRICS": "false",
-    "WRANGLER_SEND_ERROR_REPORTS": "false",
-    "WRANGLER_HIDE_BANNER": "true",
-    "WRANGLER_NO_SKILLS_UPDATE_PROMPTS": "true",
-    "DO_NOT_TRACK": "1",
-    "CI": "true",
-    "NO_COLOR": "1",
-}
-
 
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -144,21 +134,6 @@ def check_main_exports(main: Path, config: dict) -> list[str]:
                             if "script_name" not in b]
     return [f"{main.name} does not define or import {name} at module level (the runtime looks it up there)"
             for name in wanted if name not in bound]
-
-
-def find_node(root: Path = ROOT) -> str | None:
-    """The Node >= 22 that runs wrangler: node_modules' own, else one on PATH."""
-    for candidate in (root / "node_modules" / ".bin" / "node", shutil.which("node")):
-        if not candidate or not Path(candidate).is_file():
-            continue
-        try:
-            major = subprocess.run([str(candidate), "-p", "process.versions.node.split('.')[0]"],
-                                   capture_output=True, text=True, timeout=30).stdout.strip()
-        except OSError:
-            continue
-        if major.isdigit() and int(major) >= 22:
-            return str(candidate)
-    return None
 
 
 def run_dry_run(out: Path, root: Path = ROOT) -> subprocess.CompletedProcess[str]:

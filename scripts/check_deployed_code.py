@@ -10,7 +10,7 @@
   default argument value or in a decorator they run at import. A module-level call of a function of
   the same module that (directly or through other functions of that module) makes such a call is
   reported too;
-- no imports of the stand-in runtime (`local`) or of the tests (`tests`).
+- no imports of the development runtime (`dev_runtime`) or of the tests (`tests`).
 
 Aliases are followed (`import random as r`, `from time import sleep`, `from os import urandom`).
 Exits non-zero listing file:line for each finding.
@@ -34,7 +34,7 @@ FORBIDDEN_MODULES = {
     "asyncio.subprocess": "there are no processes in workerd",
     "socket": "sockets do not work in workerd (use workers.fetch)",
     "socketserver": "sockets do not work in workerd",
-    "local": "the stand-in runtime is never deployed",
+    "dev_runtime": "the development runtime is never deployed",
     "tests": "the tests are never deployed",
 }
 FORBIDDEN_CALLS = {
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     count = sum(1 for root in roots for p in root.rglob("*.py") if "__pycache__" not in p.parts)
     print(f"deployed code ok: {count} modules checked (no threads, sockets, processes, blocking sleeps,"
-          " import-time entropy, or imports of local/tests)")
+          " import-time entropy, or imports of dev_runtime/tests)")
     return 0
 
 

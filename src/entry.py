@@ -7,6 +7,7 @@ classes are imported here because the runtime looks them up on the main module.
 
 from __future__ import annotations
 
+import sys
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,6 +25,9 @@ from storage import object_route
 from storage.signed_urls import OBJECT_PATH
 
 __all__ = ["Default", "EncodeQueue", "ExportJobState", "UserJobs"]
+
+# Once per isolate: which Python really runs this Worker (3.14 on emscripten under workerd).
+print(f"reel-ballers-api: Python {sys.version.split()[0]} on {sys.platform}")
 
 
 def _error(status: int, code: str, message: str, headers: dict | None = None) -> Response:

@@ -1,4 +1,5 @@
-"""Shared fixtures: test secrets, a fake RunPod endpoint, and the Worker served by `python -m local`."""
+"""Shared fixtures: test secrets, a fake RunPod endpoint, and the Worker served by `wrangler dev`
+on workerd + Pyodide (tests/worker_process.py)."""
 
 from __future__ import annotations
 
@@ -53,7 +54,6 @@ def worker_env(runpod_url: str = "http://127.0.0.1:9", **overrides: str) -> dict
         "STALL_POLL_S": "30",
         "JOB_TIMEOUT_S": "3600",
         "SUBMIT_RETRY_BASE_S": "0.2",
-        "LOCAL_DO_IDLE_S": "10",
     }
     env.update(overrides)
     return env
@@ -70,10 +70,10 @@ def fake_runpod():
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory, fake_runpod) -> Iterator:
     """One Worker per test module, pointed at the module's fake RunPod."""
-    from tests.worker_process import WorkerProcess
+    from tests.worker_process import worker as make_worker_process
 
     state = tmp_path_factory.mktemp("worker-state")
-    with WorkerProcess(REPO, state, worker_env(fake_runpod.url)) as proc:
+    with make_worker_process(state, worker_env(fake_runpod.url)) as proc:
         yield proc
 
 

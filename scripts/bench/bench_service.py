@@ -1,15 +1,18 @@
-"""Benchmarks of the service through the stand-in runtime (real HTTP and WebSockets on 127.0.0.1).
+"""Benchmarks of the service on the real runtime (real HTTP and WebSockets on 127.0.0.1).
 
-Usage: .venv/bin/python scripts/bench/bench_service.py [--starts 100] [--callbacks 300] [--sockets 10]
+Usage: .venv/bin/python scripts/bench/bench_service.py [--cold-starts 3] [--starts 100] [--callbacks 300]
+                                                      [--sockets 10]
 
-Measures, against `python -m local` with a fake RunPod endpoint:
+Measures, against the Worker served by `wrangler dev` on workerd + Pyodide with a fake RunPod endpoint:
+  0. cold start: from launching `wrangler dev` to the first 200 from `GET /health` (Python loaded,
+     no memory snapshot), each on fresh state;
   1. start latency: sequential `POST /api/export/overlay/start` (each one creates the job's object,
      indexes it and submits it to RunPod before answering);
   2. callback latency: sequential progress callbacks to one job, and the delay from sending a
      callback to its message arriving on each of N WebSocket clients;
   3. listing: `GET /api/export/jobs?limit=100` over the jobs started in (1).
-Numbers are wall-clock on this machine and include the local runtime's overhead; they compare
-versions of this code, not Cloudflare's edge.
+Numbers are wall-clock on this machine and include wrangler's and miniflare's local overhead; they
+compare versions of this code on the same runtime, not Cloudflare's edge.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.conftest import put_object, token_headers, user_token, worker_env  # noqa: E402
 from tests.fakes.runpod_server import FakeRunPod  # noqa: E402
-from tests.worker_process import WorkerProcess  # noqa: E402
+from tests.worker_process import worker as make_worker  # noqa: E402
 
 BODY = {"project_id": 1, "input_key": "working_videos/in.mp4",
         "params": {"highlight_regions": [], "effect_type": "blur"}}
@@ -48,13 +51,23 @@ def summary(name: str, ms: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--cold-starts", type=int, default=3)
     parser.add_argument("--starts", type=int, default=100)
     parser.add_argument("--callbacks", type=int, default=300)
     parser.add_argument("--sockets", type=int, default=10)
     args = parser.parse_args()
     rows = ["| measurement | n | median ms | p95 ms | max ms |", "|---|---|---|---|---|"]
     with FakeRunPod() as fake, tempfile.TemporaryDirectory() as state:
-        with WorkerProcess(REPO, Path(state), worker_env(fake.url)) as worker, \
+        colds = []
+        for i in range(args.cold_starts):
+            server = make_worker(Path(state) / f"cold-{i}", worker_env(fake.url))
+            t0 = time.perf_counter()
+            server.start()
+            colds.append((time.perf_counter() - t0) * 1000)
+            server.stop()
+        if colds:
+            rows.append(summary("cold start: launch wrangler dev → first 200", colds))
+        with make_worker(Path(state) / "main", worker_env(fake.url)) as worker, \
                 httpx.Client(base_url=worker.base_url, timeout=60) as c:
             put_object(c, "bench", "working_videos/in.mp4", b"video")
             headers = token_headers("bench")

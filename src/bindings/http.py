@@ -1,4 +1,4 @@
-"""Outbound HTTP through `workers.fetch`, returning plain Python values.
+"""The Worker's `outbound.Transport`: outbound HTTP through `workers.fetch`, as plain Python values.
 
 One function so that timeouts, JSON and transport errors are handled the same way everywhere.
 The timeout is an `AbortSignal`, the Workers way (there is no timeout option on fetch).
@@ -7,29 +7,14 @@ The timeout is an `AbortSignal`, the Workers way (there is no timeout option on 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from js import AbortSignal
 from workers import fetch
 
+from outbound import HttpResponse, TransportError
 
-class TransportError(Exception):
-    """The request did not get an HTTP answer: refused, reset, DNS, or timed out."""
-
-
-@dataclass(frozen=True)
-class HttpResponse:
-    status: int
-    body: bytes
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status <= 299
-
-    def json(self) -> Any:
-        """The body as JSON; raises ValueError when it is not JSON."""
-        return json.loads(self.body)
+__all__ = ["HttpResponse", "TransportError", "request"]
 
 
 async def request(method: str, url: str, *, headers: dict[str, str] | None = None, json_body: Any = None,

@@ -19,6 +19,7 @@ from dataclasses import replace
 from js import WebSocketPair, WebSocketRequestResponsePair
 from workers import DurableObject, Response
 
+from bindings.http import request as http_request
 from jobs import runpod
 from jobs.callbacks import InvalidCallback, from_runpod_status, parse_callback
 from jobs.model import CANCELLED, ERROR, PENDING, PROCESSING, JobRecord
@@ -52,6 +53,9 @@ def backoff_ms(base_s: float, attempt: int, cap_s: float) -> int:
 class ExportJobState(DurableObject):
     def __init__(self, ctx, env):
         super().__init__(ctx, env)
+        # One line per construction: how an operator (and the eviction test) sees that an object
+        # was evicted and rebuilt.
+        print(f"ExportJobState: object constructed ({ctx.id.toString()})")
         self.store = JobStore(ctx.storage.sql)
         # Pings are answered by the runtime without waking a hibernated object.
         ctx.setWebSocketAutoResponse(WebSocketRequestResponsePair.new(PING, PONG))
@@ -263,8 +267,8 @@ class ExportJobState(DurableObject):
         self.store.save(job)
         try:
             payload, webhook = runpod_input(job, settings, time.time())
-            result = await runpod.submit(settings.runpod_endpoint, settings.secret("RUNPOD_API_KEY"), payload, webhook,
-                                         timeout_s=timeout_s)
+            client = runpod.RunPodClient(settings.runpod_endpoint, settings.secret("RUNPOD_API_KEY"), http_request)
+            result = await client.submit(payload, webhook, timeout_s=timeout_s)
         except Exception as exc:
             retryable = getattr(exc, "retryable", True)
             reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
@@ -298,7 +302,8 @@ class ExportJobState(DurableObject):
         job = self.store.load()
         settings = Settings.from_env(self.env)
         try:
-            body = await runpod.get_status(settings.runpod_endpoint, settings.secret("RUNPOD_API_KEY"), job.runpod_id)
+            client = runpod.RunPodClient(settings.runpod_endpoint, settings.secret("RUNPOD_API_KEY"), http_request)
+            body = await client.get_status(job.runpod_id)
             update = from_runpod_status(body)
             if update.output_key is not None:
                 update = replace(update, output_key=keys.relative_key(job.user_id, update.output_key))
@@ -318,7 +323,8 @@ class ExportJobState(DurableObject):
             return
         settings = Settings.from_env(self.env)
         try:
-            await runpod.cancel(settings.runpod_endpoint, settings.secret("RUNPOD_API_KEY"), job.runpod_id)
+            client = runpod.RunPodClient(settings.runpod_endpoint, settings.secret("RUNPOD_API_KEY"), http_request)
+            await client.cancel(job.runpod_id)
         except Exception as exc:
             retryable = getattr(exc, "retryable", True)
             job = self.store.load()

@@ -140,11 +140,11 @@ def test_websocket_upgrade_needs_a_valid_credential(worker):
 
 
 def test_missing_secrets_are_named_not_crashed(tmp_path):
-    from tests.conftest import REPO, worker_env
-    from tests.worker_process import WorkerProcess
+    from tests.conftest import worker_env
+    from tests.worker_process import worker as make_worker_process
 
     env = worker_env(API_KEYS="", USER_TOKEN_SECRET="", LOG_LEVEL="INFO")
-    with WorkerProcess(REPO, tmp_path / "w", env) as w, httpx.Client(base_url=w.base_url) as c:
+    with make_worker_process(tmp_path / "w", env) as w, httpx.Client(base_url=w.base_url) as c:
         assert c.get("/health").status_code == 200
         r = c.get("/api/export/jobs", headers={"X-API-Key": "anything", "X-User-Id": "alice"})
         assert r.status_code == 500 and r.json() == {
@@ -155,4 +155,4 @@ def test_missing_secrets_are_named_not_crashed(tmp_path):
         log = w.log_text()
     # Named at startup, before any request needed them.
     assert "secret API_KEYS is not set" in log and "secret USER_TOKEN_SECRET is not set" in log
-    assert "R2_ACCESS_KEY_ID" not in log  # optional
+    assert "secret R2_ACCESS_KEY_ID is not set" not in log  # optional

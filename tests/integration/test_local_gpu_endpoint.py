@@ -11,8 +11,8 @@ import pytest
 import uvicorn
 
 from gpu_worker.local_endpoint import LocalEndpoint
-from tests.conftest import REPO, put_object, token_headers, worker_env
-from tests.worker_process import WorkerProcess
+from tests.conftest import put_object, token_headers, worker_env
+from tests.worker_process import worker as make_worker_process
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def gpu():
 
 def test_export_runs_end_to_end(tmp_path, gpu):
     url, endpoint = gpu
-    with WorkerProcess(REPO, tmp_path, worker_env(url)) as w, httpx.Client(base_url=w.base_url, timeout=30) as c:
+    with make_worker_process(tmp_path, worker_env(url)) as w, httpx.Client(base_url=w.base_url, timeout=30) as c:
         put_object(c, "dev", "working_videos/game.mp4", b"raw footage" * 100)
         body = {"project_id": 1, "input_key": "working_videos/game.mp4",
                 "params": {"highlight_regions": [], "effect_type": "dim"}}

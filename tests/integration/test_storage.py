@@ -130,12 +130,12 @@ def test_expiry_bounds(client):
 
 
 def test_s3_mode_hands_out_sigv4_urls_for_r2(tmp_path, fake_runpod):
-    from tests.conftest import REPO, worker_env
-    from tests.worker_process import WorkerProcess
+    from tests.conftest import worker_env
+    from tests.worker_process import worker as make_worker_process
 
     env = worker_env(fake_runpod.url, R2_ACCOUNT_ID="0123abcd", R2_BUCKET_NAME="reel-ballers-users",
                      R2_ACCESS_KEY_ID="AKIDEXAMPLE", R2_SECRET_ACCESS_KEY="wJalrXUtnFEMI/K7MDENG")
-    with WorkerProcess(REPO, tmp_path / "s3", env) as w, httpx.Client(base_url=w.base_url) as c:
+    with make_worker_process(tmp_path / "s3", env) as w, httpx.Client(base_url=w.base_url) as c:
         r = c.get("/api/storage/presigned-url", params={"key": "final_videos/a b.mp4"}, headers=token_headers("alice"))
         url = r.json()["url"]
         assert url.startswith("https://0123abcd.r2.cloudflarestorage.com/reel-ballers-users/alice/final_videos/a%20b.mp4?")

@@ -81,9 +81,9 @@ def findings(tmp_path: Path, source: str) -> list[str]:
     "import uuid\ndef new_id():\n    return uuid.uuid4().hex\nID = new_id()\n",
     "import secrets\ndef a():\n    return secrets.token_hex(4)\ndef b():\n    return a()\nKEY = b()\n",
     "import random\ndef pick():\n    return random.random()\nclass A:\n    x = pick()\n",
-    # the stand-in runtime and the tests never ship
-    "import local\n",
-    "from local.runtime import LocalRuntime\n",
+    # the development runtime and the tests never ship
+    "import dev_runtime\n",
+    "from dev_runtime.node_tools import find_node\n",
     "import tests.conftest\n",
     "from tests.conftest import SECRETS\n",
 ])
@@ -109,8 +109,8 @@ def test_forbidden_patterns_are_reported(tmp_path, source):
     "import uuid\ndef make():\n    def new():\n        return uuid.uuid4()\n    return new\nNEW = make()\n",
     "from dataclasses import dataclass, field\nimport uuid\n@dataclass\nclass A:\n"
     "    id: str = field(default_factory=lambda: uuid.uuid4().hex)\n",
-    "from . import local\nfrom .tests import x\n",
-    "import localstack_client\nimport testsuite\n",
+    "from . import dev_runtime\nfrom .tests import x\n",
+    "import dev_runtimes\nimport testsuite\n",
 ])
 def test_clean_code_passes(tmp_path, source):
     assert findings(tmp_path, source) == []
@@ -143,7 +143,7 @@ def _project(tmp_path: Path) -> Path:
     root = tmp_path / "project"
     for rel, text in {"src/entry.py": "from app import app\n", "src/app/__init__.py": "",
                       "src/app/routes.py": "X = 1\n", "src/app/schema.sql": "select 1;\n",
-                      "tests/test_app.py": "def test_x():\n    pass\n", "local/runtime.py": "RUNTIME = 1\n",
+                      "tests/test_app.py": "def test_x():\n    pass\n", "dev_runtime/runtime.py": "RUNTIME = 1\n",
                       "scripts/helper.py": "HELPER = 1\n"}.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
@@ -175,8 +175,8 @@ def test_bundle_missing_a_module_fails(tmp_path):
 
 @pytest.mark.parametrize(("rel", "source", "expected"), [
     ("tests/test_app.py", "tests/test_app.py", "top-level tests/"),
-    ("local/runtime.py", "local/runtime.py", "top-level local/"),
-    ("runtime.py", "local/runtime.py", "same content as local/runtime.py"),
+    ("dev_runtime/runtime.py", "dev_runtime/runtime.py", "top-level dev_runtime/"),
+    ("runtime.py", "dev_runtime/runtime.py", "same content as dev_runtime/runtime.py"),
     ("helper.py", None, "same name as scripts/helper.py"),
     ("app/routes.py", "scripts/helper.py", "differs from src/app/routes.py"),
     ("notes.md", None, "is not a file under src/"),

@@ -7,19 +7,19 @@ import sqlite3
 import pytest
 
 from bindings.sql import connect
-from local.do_storage import DurableObjectStorage
+from tests.fakes.do_sql import SqlStorage
 
 
 @pytest.fixture(params=["sqlite3", "durable_object"])
-def target(request, tmp_path):
+def target(request):
     if request.param == "sqlite3":
         conn = sqlite3.connect(":memory:")
         yield conn
         conn.close()
     else:
-        storage = DurableObjectStorage(tmp_path / "o.sqlite", lambda ms: None)
-        yield storage.sql
-        storage.close()
+        sql = SqlStorage()
+        yield sql
+        sql.close()
 
 
 async def test_same_answers_on_both_backends(target):

@@ -7,15 +7,13 @@ import sqlite3
 
 import pytest
 
-from local.r2 import LocalR2Bucket
 from storage import schema, user_db
+from tests.fakes.r2 import R2Bucket
 
 
 @pytest.fixture
-def bucket(tmp_path):
-    b = LocalR2Bucket(tmp_path / "r2", "test-bucket")
-    yield b
-    b.close()
+def bucket():
+    return R2Bucket()
 
 
 def job(job_id: str, status: str = "complete", **extra) -> dict:

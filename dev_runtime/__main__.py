@@ -1,0 +1,74 @@
+"""`python -m dev_runtime`: serve the Worker with `wrangler dev` on workerd + Pyodide (scripts/dev).
+
+Builds what the run needs (the development Pyodide bundle, python_modules/), writes `.dev.vars`
+with random local secrets the first time, starts the local RunPod-compatible endpoint unless
+RUNPOD_ENDPOINT names another one, and serves on http://127.0.0.1:${PORT:-8787} with state in
+${LOCAL_STATE_DIR:-.wrangler/dev}. Ctrl-C or SIGTERM stops every process it started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from dev_runtime.dev_vars import ensure_dev_vars, required_secret_names, secret_names, worker_values
+from dev_runtime.prepare import prepare
+from dev_runtime.wrangler_dev import REPO, WranglerDev
+
+LOCAL_RUNPOD_PORT = 8788
+LOCAL_RUNPOD = f"http://127.0.0.1:{LOCAL_RUNPOD_PORT}/v2/local"
+
+
+def _start_local_runpod(api_key: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "GPU_PORT": str(LOCAL_RUNPOD_PORT), "RUNPOD_API_KEY": api_key}
+    return subprocess.Popen([sys.executable, "-m", "gpu_worker.local_endpoint"], cwd=REPO, env=env,
+                            start_new_session=True)
+
+
+def main() -> int:
+    bundle_dir = prepare()
+    dev_vars, created = ensure_dev_vars(REPO)
+    values = worker_values(REPO)
+    # Never the key itself: the dev log shows no secret. The developer reads it from the file.
+    print(f"{'created' if created else 'using'} {dev_vars.name}: the dev API key is the first of its API_KEYS")
+
+    gpu = None
+    if values.get("RUNPOD_ENDPOINT") == LOCAL_RUNPOD:
+        gpu = _start_local_runpod(values.get("RUNPOD_API_KEY", ""))
+        print(f"RunPod endpoint: local stand-in at {LOCAL_RUNPOD} (set RUNPOD_ENDPOINT and RUNPOD_API_KEY for a real one)")
+    else:
+        print(f"RunPod endpoint: {values.get('RUNPOD_ENDPOINT')}")
+
+    state_dir = Path(os.environ.get("LOCAL_STATE_DIR", REPO / ".wrangler" / "dev"))
+    server = WranglerDev(values=values, state_dir=state_dir, bundle_dir=bundle_dir,
+                         port=int(os.environ.get("PORT", "8787")), secret_names=tuple(secret_names(REPO)),
+                         required=tuple(required_secret_names(REPO)), echo=sys.stdout)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        print(f"starting workerd + Pyodide (state in {state_dir}) ...", flush=True)
+        server.start()
+        print(f"serving on {server.base_url}", flush=True)
+        while not stopping.wait(1):
+            if not server.running():
+                print("wrangler dev stopped by itself; see the log above", file=sys.stderr)
+                break
+    finally:
+        server.stop()
+        if gpu is not None and gpu.poll() is None:
+            os.killpg(gpu.pid, signal.SIGTERM)
+            gpu.wait(10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

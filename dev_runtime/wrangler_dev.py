@@ -1,0 +1,237 @@
+"""`wrangler dev` serving the Worker on the real runtime: workerd + Pyodide, offline.
+
+One `WranglerDev` is one `wrangler dev` process and the workerd it starts, run as their own
+process group so that a stop or a crash (SIGKILL) takes both, and nothing is left behind. Their
+output goes through `Redactor` to a log file and, for `scripts/dev`, to the terminal.
+
+What differs from a plain `wrangler dev` is only what running offline needs:
+- `MINIFLARE_WORKERD_PATH` names `dev_runtime/workerd`, which tells workerd where the development
+  Pyodide bundle is (`build_bundle.py` makes it);
+- `--compatibility-flags` selects that bundle (DEV_FLAGS) without touching wrangler.toml, which
+  stays what production deploys;
+- vars and secrets come from one private env file (see dev_vars.py).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from dev_runtime.dev_vars import write_env_file
+from dev_runtime.node_tools import REPO, WRANGLER_ENV, WRANGLER_JS, find_node, workerd_binary
+from dev_runtime.redact import Redactor
+
+WORKERD_WRAPPER = Path(__file__).resolve().parent / "workerd"
+
+# `python_workers_development` makes workerd load `pyodide_dev.capnp.bin` from the bundle folder.
+# workerd uses the enabled Python release with the highest ordinal, so the dated releases that the
+# compatibility date turns on are turned off again, or they would win (and need the network).
+DEV_FLAGS = ("python_workers_development", "no_python_workers_20250116", "no_python_workers_20260610")
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether a process of the group is still running (zombies waiting to be reaped do not count)."""
+    proc = Path("/proc")
+    if not proc.is_dir():  # not Linux: ask the kernel, zombies included
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        state, group = fields[0], int(fields[2])
+        if group == pgid and state != "Z":
+            return True
+    return False
+
+
+class WranglerDev:
+    """The Worker served by `wrangler dev` on 127.0.0.1:`port`, its state in `persist_dir`."""
+
+    def __init__(self, *, values: Mapping[str, str], state_dir: Path, bundle_dir: Path, port: int | None = None,
+                 secret_names: tuple[str, ...] = (), required: tuple[str, ...] = (), echo: IO[str] | None = None,
+                 root: Path = REPO) -> None:
+        self.root, self.state_dir, self.bundle_dir = root, Path(state_dir), Path(bundle_dir)
+        self.values = dict(values)
+        self.port = port or free_port()
+        self.persist_dir = self.state_dir / "persist"
+        self.log_path = self.state_dir / "worker.log"
+        self._env_file = self.state_dir / "worker.env"
+        self._redact = Redactor(self.values[name] for name in secret_names if name in self.values)
+        self._echo = echo
+        self._required = required
+        self._proc: subprocess.Popen[str] | None = None
+        self._pump: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def command(self) -> list[str]:
+        flags = [arg for flag in DEV_FLAGS for arg in ("--compatibility-flags", flag)]
+        node = find_node(self.root)
+        if node is None:
+            raise RuntimeError("no Node >= 22 to run wrangler (run scripts/install_node_tools.sh)")
+        return [node, str(WRANGLER_JS), "dev", "--config", str(self.root / "wrangler.toml"),
+                "--ip", "127.0.0.1", "--port", str(self.port), "--inspector-port", str(free_port()),
+                "--persist-to", str(self.persist_dir), "--env-file", str(self._env_file),
+                "--show-interactive-dev-session=false", *flags]
+
+    def start(self, timeout: float = 120) -> WranglerDev:
+        """Start, and return once `GET /health` answers (Python is loaded by then)."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        for name in self._required:
+            if not self.values.get(name):
+                # Named now rather than discovered by the first request that needs it.
+                self._note(f"secret {name} is not set (.dev.vars or the environment): "
+                           "routes that need it answer 500 config_error")
+        write_env_file(self._env_file, self.values)
+        env = {**os.environ, **WRANGLER_ENV, "MINIFLARE_WORKERD_PATH": str(WORKERD_WRAPPER), "DEV_WORKERD_BIN": str(workerd_binary(self.root)),
+               "DEV_PYODIDE_BUNDLE_DIR": str(self.bundle_dir)}
+        self._proc = subprocess.Popen(self.command(), cwd=self.root, env=env, stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                      errors="replace", start_new_session=True)
+        self._pump = threading.Thread(target=self._copy_output, args=(self._proc.stdout,), daemon=True)
+        self._pump.start()
+        self._wait_ready(timeout)
+        return self
+
+    def _note(self, text: str) -> None:
+        """A line of the launcher's own in the log (and on the terminal)."""
+        with open(self.log_path, "a", encoding="utf-8") as log:
+            log.write(f"[dev_runtime] {text}\n")
+        if self._echo is not None:
+            self._echo.write(f"[dev_runtime] {text}\n")
+            self._echo.flush()
+
+    def _copy_output(self, stream: IO[str]) -> None:
+        with open(self.log_path, "a", encoding="utf-8") as log:
+            for line in stream:
+                clean = self._redact(line)
+                log.write(clean)
+                log.flush()
+                if self._echo is not None:
+                    self._echo.write(clean)
+                    self._echo.flush()
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc is None or self._proc.poll() is not None:
+                code = self._proc.returncode if self._proc else None
+                self._reap()
+                raise RuntimeError(f"wrangler dev exited with {code}:\n{self.log_tail()}")
+            try:
+                if httpx.get(self.base_url + "/health", timeout=30).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)  # nothing to await: the server is not listening yet
+        self.kill()
+        raise RuntimeError(f"the Worker did not answer /health within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def stop(self, grace: float = 10) -> None:
+        """SIGTERM to the whole group; SIGKILL what is still there after `grace` seconds."""
+        self._signal_group(signal.SIGTERM, grace)
+
+    def kill(self) -> None:
+        """SIGKILL to the whole group: a crash, with no shutdown at all."""
+        self._signal_group(signal.SIGKILL, 0)
+
+    def restart(self, timeout: float = 120) -> WranglerDev:
+        """Stop, then start again on the same port and the same persisted state."""
+        self.stop()
+        return self.start(timeout)
+
+    def _signal_group(self, sig: signal.Signals, grace: float) -> None:
+        if self._proc is None:
+            return
+        pgid = self._proc.pid  # the leader of its own session and group
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            pass
+        if not self._wait_group_gone(pgid, grace):
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            if not self._wait_group_gone(pgid, 10):
+                raise RuntimeError(f"process group {pgid} survived SIGKILL")
+        self._reap()
+
+    def _wait_group_gone(self, pgid: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._proc is not None:
+                self._proc.poll()  # reap the leader so it does not linger as a zombie
+            if not group_alive(pgid):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+    def _reap(self) -> None:
+        if self._proc is not None:
+            try:
+                self._proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+            self._proc = None
+        if self._pump is not None:
+            self._pump.join(5)
+            self._pump = None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def wait_for_log(self, predicate: Callable[[str], bool], timeout: float = 30) -> str:
+        """Wait until the log satisfies `predicate`; returns the log."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.log_text()
+            if predicate(text):
+                return text
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"log condition not met within {timeout} s:\n{self.log_tail()}")
+            time.sleep(0.1)
+
+    def __enter__(self) -> WranglerDev:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

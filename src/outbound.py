@@ -1,0 +1,48 @@
+"""Outbound HTTP as plain Python values: the response, the error, and the `Transport` seam.
+
+A `Transport` sends one request and returns an `HttpResponse`, or raises `TransportError` when no
+HTTP answer arrived. Code that calls other services (the RunPod client) takes a transport instead of
+importing one, in the manner of httpx's `MockTransport`: the Worker passes `bindings.http.request`
+(`workers.fetch`), tests pass one over httpx or an in-process fake. This module is pure Python, so
+everything that depends only on it imports on CPython.
+
+The contract every transport keeps:
+- `json_body`, when not None, is sent as JSON text with `Content-Type: application/json` (unless
+  `headers` sets `Content-Type`); otherwise the request has no body;
+- redirects are followed (like `fetch`), and every HTTP status is an `HttpResponse`, never an error;
+- `timeout_s` bounds the whole exchange, body included; running out of it is a `TransportError`,
+  as are refused or reset connections and DNS failures;
+- `TransportError` messages name the method and the URL without its query (which may carry
+  signatures) and never contain header values.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class TransportError(Exception):
+    """The request did not get an HTTP answer: refused, reset, DNS, or timed out."""
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    body: bytes
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status <= 299
+
+    def json(self) -> Any:
+        """The body as JSON; raises ValueError when it is not JSON."""
+        return json.loads(self.body)
+
+
+class Transport(Protocol):
+    """`async (method, url, *, headers, json_body, timeout_s) -> HttpResponse`, per the module's contract."""
+
+    async def __call__(self, method: str, url: str, *, headers: dict[str, str] | None = None,
+                       json_body: Any = None, timeout_s: float = 10.0) -> HttpResponse: ...
