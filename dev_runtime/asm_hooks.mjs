@@ -10,7 +10,9 @@ import UnsafeEval from 'internal:unsafe-eval';
 // `WebAssembly.instantiate(bytes)`) outside of its own internal modules. This setup module *is*
 // an internal module, so it may use `internal:unsafe-eval`. Emscripten compiles small wasm
 // modules at run time (function-pointer trampolines, feature tests) and every shared library
-// (e.g. pydantic-core's extension module) it loads.
+// (e.g. pydantic-core's extension module) it loads. Production's loader also checks *who* asks
+// (only Emscripten's own call sites may compile wasm); this development bundle runs only the
+// project's own code on a developer's machine and does not.
 export function newWasmModule(bytes) {
   return UnsafeEval.newWasmModule(bytes);
 }
