@@ -6,8 +6,8 @@ Usage: .venv/bin/python scripts/bench/bench_service.py [--cold-starts 3] [--star
 Measures, against the Worker served by `wrangler dev` on workerd + Pyodide with a fake RunPod endpoint:
   0. cold start: from launching `wrangler dev` to the first 200 from `GET /health` (Python loaded,
      no memory snapshot), each on fresh state;
-  1. start latency: sequential `POST /api/export/overlay/start` (each one creates the job's object,
-     indexes it and submits it to RunPod before answering);
+  1. start latency: sequential `POST /api/export/overlay/start` (each one creates the job's object
+     and updates the user's job index before answering; the job's alarm submits it to RunPod);
   2. callback latency: sequential progress callbacks to one job, and the delay from sending a
      callback to its message arriving on each of N WebSocket clients;
   3. listing: `GET /api/export/jobs?limit=100` over the jobs started in (1).
@@ -77,10 +77,10 @@ def main() -> None:
                 r = c.post("/api/export/overlay/start", json=BODY, headers=headers)
                 starts.append((time.perf_counter() - t0) * 1000)
                 assert r.status_code == 202, r.text
-            rows.append(summary("start a job (create + index + submit)", starts))
+            rows.append(summary("start a job (create + index; submitted by the alarm)", starts))
 
             job_id = r.json()["job_id"]
-            cb = fake.runs[-1]["input"]["callback_url"]
+            cb = fake.run_for(job_id)[0]["input"]["callback_url"]
             ws_url = f"{worker.ws_url}/api/jobs/{job_id}/ws?token={user_token('bench')}"
             sockets = [connect(ws_url, open_timeout=10).__enter__() for _ in range(args.sockets)]
             for s in sockets:

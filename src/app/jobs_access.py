@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from app.errors import ApiError
@@ -15,8 +16,21 @@ def job_stub(env: Any, job_id: str) -> Any:
     return env.EXPORT_JOB.getByName(job_id)
 
 
+log = logging.getLogger("reel.jobs_access")
+
+
 def index_stub(env: Any, user_id: str) -> Any:
     return env.USER_JOBS.getByName(user_id)
+
+
+async def tell_index(env: Any, user_id: str, entry: dict) -> None:
+    """Bring the user's job index up to date now, so the caller's own next list shows the change.
+    Best effort: the job's object owes the same update to its alarm, which retries it."""
+    try:
+        await index_stub(env, user_id).upsert(entry)
+    except Exception as exc:
+        log.warning("job index update for %s deferred to the job's alarm: %s", entry.get("job_id"),
+                    str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
 
 
 def plain(value: Any) -> Any:

@@ -5,6 +5,8 @@ writes the index, and 50 concurrent starts for one user would be 50 compare-and-
 one R2 blob, each retry re-downloading it. One object per user serializes those writes for free,
 its primary key makes a duplicate impossible, and listing is one indexed SQL query. The user's
 database in R2 still records every job (at creation and terminal transitions), for the app.
+
+Crash safety is trivial here: no method does outbound I/O; each is one synchronous SQL change.
 """
 
 from __future__ import annotations

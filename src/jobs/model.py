@@ -49,10 +49,17 @@ class JobRecord:
     last_signal_ms: int = 0  # last callback, poll or submission: the watchdog measures stalls from here
     submit_attempts: int = 0
     next_submit_ms: int = 0
+    submit_waiting: int = 0  # a submission failed and is being retried (the status says so)
+    # Follow-ups the alarm owes (see jobs/followups.py), each with its own failures and retry time.
     runpod_cancel_pending: int = 0
+    cancel_failures: int = 0
+    cancel_retry_ms: int = 0
     index_pending: int = 0  # the user's job index has not seen the latest state yet
+    index_failures: int = 0
+    index_retry_ms: int = 0
     userdb_pending: int = 0  # the user's database in R2 has not seen the latest recorded state yet
-    sync_failures: int = 0
+    userdb_failures: int = 0
+    userdb_retry_ms: int = 0
     version: int = 0  # bumped on every save, so the index can drop snapshots that arrive late
 
     @property

@@ -1,8 +1,11 @@
 """A fake RunPod serverless endpoint that follows the cloud API shapes, for tests and benchmarks.
 
 It runs uvicorn in a background thread on 127.0.0.1. Tests steer it: `mode` decides how `/run`
-answers; `set_status` decides what `/status/{id}` says; `down()`/`up()` stop and restart it on
-the same port to simulate an outage. Everything it receives is recorded.
+answers; `set_status` decides what `/status/{id}` says (`complete_all` makes every known job
+COMPLETED); `hold(route)` keeps the next request to a route waiting until the test releases it, so a
+test can crash the Worker while that request is in flight; `down()`/`up()` stop and restart it on
+the same port to simulate an outage. Everything it receives is recorded, /run with the times it
+was received and answered.
 """
 
 from __future__ import annotations
@@ -22,6 +25,16 @@ from starlette.routing import Route
 ENDPOINT_PATH = "/v2/fake-endpoint"
 
 
+class Hold:
+    """A request held by the fake: `arrived` is set when it is waiting, `release()` lets it answer."""
+
+    def __init__(self) -> None:
+        self.arrived, self.released = threading.Event(), threading.Event()
+
+    def release(self) -> None:
+        self.released.set()
+
+
 class FakeRunPod:
     def __init__(self, api_key: str = "test-runpod-key") -> None:
         self.api_key = api_key
@@ -31,7 +44,11 @@ class FakeRunPod:
         self.status_calls: list[str] = []
         self.cancel_calls: list[str] = []
         self._statuses: dict[str, dict] = {}
+        self.run_times: list[tuple[str, float, float | None]] = []  # (job id, received, answered) per /run
+        self.complete_all = False  # every known job reports COMPLETED on /status
+        self._holds: dict[str, Hold] = {}
         self._lock = threading.Lock()
+        self._received = threading.Condition(self._lock)  # notified on every accepted /run
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -47,14 +64,40 @@ class FakeRunPod:
         with self._lock:
             self._statuses[runpod_id] = body
 
-    def wait_for_runs(self, n: int, timeout: float = 10.0) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if len(self.runs) >= n:
-                    return list(self.runs)
-            time.sleep(0.02)
-        raise AssertionError(f"fake RunPod got {len(self.runs)} runs, expected {n}")
+    def wait_for_runs(self, n: int, timeout: float = 15.0) -> list[dict]:
+        with self._received:
+            if not self._received.wait_for(lambda: len(self.runs) >= n, timeout):
+                raise AssertionError(f"fake RunPod got {len(self.runs)} runs, expected {n}")
+            return list(self.runs)
+
+    def run_for(self, job_id: str, timeout: float = 15.0) -> tuple[dict, str]:
+        """The first accepted /run body of `job_id` and the RunPod id it got, once it has arrived."""
+        def found() -> int | None:
+            return next((i for i, run in enumerate(self.runs) if run["input"].get("job_id") == job_id), None)
+
+        with self._received:
+            if not self._received.wait_for(lambda: found() is not None, timeout):
+                raise AssertionError(f"fake RunPod got no /run for job {job_id} within {timeout} s")
+            i = found()
+            return self.runs[i], self.run_ids[i]
+
+    def runs_of(self, job_id: str) -> int:
+        with self._lock:
+            return sum(run["input"].get("job_id") == job_id for run in self.runs)
+
+    def hold(self, route: str) -> Hold:
+        """The next request to `route` ("run", "status" or "cancel") waits until `release()`."""
+        hold = Hold()
+        with self._lock:
+            self._holds[route] = hold
+        return hold
+
+    async def _maybe_held(self, route: str) -> None:
+        with self._lock:
+            hold = self._holds.pop(route, None)
+        if hold is not None:
+            hold.arrived.set()
+            await asyncio.get_running_loop().run_in_executor(None, hold.released.wait, 60)
 
     # -- the endpoint -----------------------------------------------------------------------------
     def _authorized(self, request: Request) -> bool:
@@ -64,6 +107,8 @@ class FakeRunPod:
         if not self._authorized(request):
             return JSONResponse({"error": "Unauthorized"}, status_code=401)
         body = await request.json()
+        received = time.monotonic()
+        await self._maybe_held("run")
         mode = self.mode
         if mode == "hang":
             await asyncio.sleep(60)
@@ -78,17 +123,26 @@ class FakeRunPod:
             runpod_id = f"rp-{len(self.runs)}-{int(time.time() * 1000) % 100000}"
             self.run_ids.append(runpod_id)
             self._statuses[runpod_id] = {"id": runpod_id, "status": "IN_QUEUE"}
+            self.run_times.append((body["input"].get("job_id"), received, None))
+            self._received.notify_all()
         if mode == "bad_json":
             return PlainTextResponse("<html>gateway</html>")
+        with self._lock:
+            i = self.run_ids.index(runpod_id)
+            self.run_times[i] = (*self.run_times[i][:2], time.monotonic())
         return JSONResponse({"id": runpod_id, "status": "IN_QUEUE"})
 
     async def _status(self, request: Request) -> Any:
         if not self._authorized(request):
             return JSONResponse({"error": "Unauthorized"}, status_code=401)
         runpod_id = request.path_params["runpod_id"]
+        await self._maybe_held("status")
         with self._lock:
             self.status_calls.append(runpod_id)
             body = self._statuses.get(runpod_id)
+            if body is not None and self.complete_all and body["status"] not in ("CANCELLED", "FAILED"):
+                job_id = self.runs[self.run_ids.index(runpod_id)]["input"].get("job_id")
+                body = {"id": runpod_id, "status": "COMPLETED", "output": {"output_key": f"final_videos/{job_id}.mp4"}}
         if body is None:
             return JSONResponse({"error": "job not found"}, status_code=404)
         return JSONResponse(body)
@@ -97,6 +151,7 @@ class FakeRunPod:
         if not self._authorized(request):
             return JSONResponse({"error": "Unauthorized"}, status_code=401)
         runpod_id = request.path_params["runpod_id"]
+        await self._maybe_held("cancel")
         with self._lock:
             self.cancel_calls.append(runpod_id)
             known = runpod_id in self._statuses

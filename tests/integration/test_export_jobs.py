@@ -28,6 +28,15 @@ def start_job(client, user="alice", key="working_videos/in.mp4", export_type="ov
     return client.post(f"/api/export/{export_type}/start", json=body, headers=headers or token_headers(user))
 
 
+def start_submitted(client, fake, **kwargs) -> tuple[str, str]:
+    """Start a job and wait until its alarm submitted it to RunPod: (job id, its callback URL)."""
+    r = start_job(client, **kwargs)
+    assert r.status_code == 202, r.text
+    job_id = r.json()["job_id"]
+    run, _ = fake.run_for(job_id)
+    return job_id, run["input"]["callback_url"]
+
+
 def wait_for(predicate, timeout=10.0, interval=0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -85,17 +94,18 @@ def ws_url(worker, job_id, user="alice"):
 
 def test_happy_path_two_sockets_see_every_update_in_order(worker, client, fake_runpod, alice_input):
     fake_runpod.mode = "ok"
-    n_runs = len(fake_runpod.runs)
     r = start_job(client)
     assert r.status_code == 202, r.text
     started = r.json()
     job_id = started["job_id"]
-    assert started["status"] == "processing"
+    # Answered once the job is stored; the job's alarm submits it to RunPod right after.
+    assert started["status"] == "pending"
     assert started["websocket_url"].endswith(f"/api/jobs/{job_id}/ws")
     assert started["status_url"].endswith(f"/api/export/status/{job_id}")
 
     # RunPod got the cloud-shaped body, with a signed callback and working presigned URLs.
-    run = fake_runpod.runs[n_runs]
+    run, _ = fake_runpod.run_for(job_id)
+    wait_for(lambda: status(client, job_id)["status"] == "processing")
     inp = run["input"]
     assert inp["job_id"] == job_id and inp["user_id"] == "alice" and inp["type"] == "overlay"
     assert inp["input_key"] == "working_videos/in.mp4"
@@ -139,8 +149,7 @@ def test_happy_path_two_sockets_see_every_update_in_order(worker, client, fake_r
 
 def test_runpod_webhook_body_and_error_path(worker, client, fake_runpod, alice_input):
     fake_runpod.mode = "ok"
-    job_id = start_job(client).json()["job_id"]
-    cb = fake_runpod.runs[-1]["input"]["callback_url"]
+    job_id, cb = start_submitted(client, fake_runpod)
     s = Socket(ws_url(worker, job_id))
     try:
         s.recv()
@@ -162,8 +171,7 @@ def test_runpod_statuses_map(client, fake_runpod, alice_input):
     fake_runpod.mode = "ok"
     outcomes = {}
     for rp_status in ("CANCELLED", "TIMED_OUT", "COMPLETED"):
-        job_id = start_job(client).json()["job_id"]
-        cb = fake_runpod.runs[-1]["input"]["callback_url"]
+        job_id, cb = start_submitted(client, fake_runpod)
         body = {"id": "rp", "status": rp_status}
         if rp_status == "COMPLETED":
             body["output"] = {"output_key": f"alice/final_videos/overlay_{job_id}.mp4"}  # prefixed form
@@ -177,8 +185,7 @@ def test_runpod_statuses_map(client, fake_runpod, alice_input):
 
 def test_out_of_order_duplicate_and_clamped_progress(client, fake_runpod, alice_input):
     fake_runpod.mode = "ok"
-    job_id = start_job(client).json()["job_id"]
-    cb = fake_runpod.runs[-1]["input"]["callback_url"]
+    job_id, cb = start_submitted(client, fake_runpod)
     assert callback(cb, {"status": "progress", "progress": 60}).json()["progress"] == 60
     r = callback(cb, {"status": "progress", "progress": 40})  # arrives late: ignored, never backwards
     assert r.status_code == 200 and r.json()["progress"] == 60 and r.json()["ignored"] == "stale"
@@ -193,10 +200,8 @@ def test_out_of_order_duplicate_and_clamped_progress(client, fake_runpod, alice_
 
 def test_callback_signatures(client, fake_runpod, alice_input, worker):
     fake_runpod.mode = "ok"
-    job_a = start_job(client).json()["job_id"]
-    cb_a = fake_runpod.runs[-1]["input"]["callback_url"]
-    start_job(client)
-    cb_b = fake_runpod.runs[-1]["input"]["callback_url"]
+    job_a, cb_a = start_submitted(client, fake_runpod)
+    _, cb_b = start_submitted(client, fake_runpod)
     sig_b = cb_b.split("sig=")[1]
     base = worker.base_url
     ok = {"status": "progress", "progress": 5}
@@ -226,8 +231,7 @@ def test_callback_signatures(client, fake_runpod, alice_input, worker):
 ])
 def test_malformed_callbacks_are_4xx_json(client, fake_runpod, alice_input, body):
     fake_runpod.mode = "ok"
-    job_id = start_job(client).json()["job_id"]
-    cb = fake_runpod.runs[-1]["input"]["callback_url"]
+    job_id, cb = start_submitted(client, fake_runpod)
     r = httpx.post(cb, content=body, headers={"Content-Type": "application/json"})
     assert r.status_code in (400, 422), r.text
     assert r.json()["code"] in ("invalid_json", "validation_error")
@@ -237,7 +241,8 @@ def test_malformed_callbacks_are_4xx_json(client, fake_runpod, alice_input, body
 def test_cancel(worker, client, fake_runpod, alice_input):
     fake_runpod.mode = "ok"
     job_id = start_job(client).json()["job_id"]
-    rp_id = fake_runpod.run_ids[-1]
+    _, rp_id = fake_runpod.run_for(job_id)
+    wait_for(lambda: status(client, job_id)["status"] == "processing")
     s = Socket(ws_url(worker, job_id))
     try:
         s.recv()
@@ -253,7 +258,8 @@ def test_cancel(worker, client, fake_runpod, alice_input):
 
 def test_other_users_job_is_invisible(worker, client, fake_runpod, alice_input):
     fake_runpod.mode = "ok"
-    job_id = start_job(client).json()["job_id"]
+    job_id, _ = start_submitted(client, fake_runpod)
+    wait_for(lambda: status(client, job_id)["status"] == "processing")
     for r in (client.get(f"/api/export/status/{job_id}", headers=token_headers("bob")),
               client.get(f"/api/export/status/{job_id}", headers=server_headers("bob")),
               client.post(f"/api/export/jobs/{job_id}/cancel", headers=token_headers("bob"))):
@@ -288,12 +294,12 @@ def test_idempotency_key(client, fake_runpod, alice_input):
     fake_runpod.mode = "ok"
     h = {**token_headers("alice"), "Idempotency-Key": "start-123"}
     first = start_job(client, headers=h)
-    n = len(fake_runpod.runs)
+    fake_runpod.run_for(first.json()["job_id"])
     second = start_job(client, headers=h)
     assert first.status_code == second.status_code == 202
     assert first.json()["job_id"] == second.json()["job_id"]
     assert second.headers.get("idempotent-replayed") == "true"
-    assert len(fake_runpod.runs) == n  # never a second RunPod job
+    assert fake_runpod.runs_of(first.json()["job_id"]) == 1  # never a second RunPod job
     other = start_job(client, headers=h, params={"highlight_regions": [], "effect_type": "dim"})
     assert other.status_code == 409 and other.json()["code"] == "idempotency_key_reused"
     bob = start_job(client, user="bob", headers={**token_headers("bob"), "Idempotency-Key": "start-123"})
@@ -323,14 +329,19 @@ def test_fifty_concurrent_starts_all_listed_once(worker, fake_runpod, tmp_path):
     assert sorted(j["job_id"] for j in listed) == sorted(ids)
     keys = [(j["created_at"], j["job_id"]) for j in listed]
     assert keys == sorted(keys, reverse=True)  # newest first, ties by job id
+    for job_id in ids:
+        fake_runpod.run_for(job_id)
     with httpx.Client(base_url=worker.base_url) as c:
         r = c.get("/api/export/jobs", params={"cursor": "garbage"}, headers=token_headers(user))
         assert r.status_code == 400 and r.json()["code"] == "invalid_cursor"
         r = c.get("/api/export/jobs", params={"limit": 0}, headers=token_headers(user))
         assert r.status_code == 422
-        r = c.get("/api/export/jobs", params={"status": "processing", "type": "overlay", "limit": 100},
-                  headers=token_headers(user))
-        assert len(r.json()["jobs"]) == 50
+        def processing() -> int:
+            r = c.get("/api/export/jobs", params={"status": "processing", "type": "overlay", "limit": 100},
+                      headers=token_headers(user))
+            return len(r.json()["jobs"])
+
+        wait_for(lambda: processing() == 50, timeout=30)
 
 
 # -- scenarios that need their own Worker configuration -------------------------------------------
@@ -373,9 +384,10 @@ def test_runpod_down_for_good_fails_the_job(make_worker, fake_runpod):
         job_id = start_job(c).json()["job_id"]
         body = wait_for(lambda: (s := status(c, job_id))["status"] == "error" and s, timeout=30)
         assert "RunPod" in body["error"]
-        fake_runpod.mode = "reject"  # a 400 is not retried: the job fails at once
+        fake_runpod.mode = "reject"  # a 400 is not retried: the job fails at its first attempt
         job_id = start_job(c).json()["job_id"]
-        assert status(c, job_id)["status"] == "error"
+        body = wait_for(lambda: (s := status(c, job_id))["status"] == "error" and s, timeout=15)
+        assert "HTTP 400" in body["error"]
     fake_runpod.mode = "ok"
 
 
@@ -385,7 +397,7 @@ def test_watchdog_polls_runpod_when_callbacks_stall(make_worker, fake_runpod):
         _prepare(c)
         fake_runpod.mode = "ok"
         job_id = start_job(c).json()["job_id"]
-        rp_id = fake_runpod.run_ids[-1]
+        _, rp_id = fake_runpod.run_for(job_id)
         fake_runpod.set_status(rp_id, {"id": rp_id, "status": "IN_PROGRESS"})
         wait_for(lambda: len([x for x in fake_runpod.status_calls if x == rp_id]) >= 1, timeout=15)
         fake_runpod.set_status(rp_id, {"id": rp_id, "status": "COMPLETED",
@@ -400,7 +412,7 @@ def test_job_timeout(make_worker, fake_runpod):
         _prepare(c)
         fake_runpod.mode = "ok"
         job_id = start_job(c).json()["job_id"]
-        rp_id = fake_runpod.run_ids[-1]
+        _, rp_id = fake_runpod.run_for(job_id)
         body = wait_for(lambda: (s := status(c, job_id))["status"] == "error" and s, timeout=15)
         assert body["error"] == "timed out"
         wait_for(lambda: rp_id in fake_runpod.cancel_calls, timeout=10)
@@ -420,8 +432,7 @@ def test_object_evicted_between_connect_and_broadcast(make_worker, fake_runpod):
     with httpx.Client(base_url=w.base_url, timeout=30) as c:
         _prepare(c)
         fake_runpod.mode = "ok"
-        job_id = start_job(c).json()["job_id"]
-        cb = fake_runpod.runs[-1]["input"]["callback_url"]
+        job_id, cb = start_submitted(c, fake_runpod)
         s = Socket(ws_url(w, job_id))
         try:
             assert s.recv()["type"] == "status"
@@ -446,8 +457,7 @@ def test_restart_mid_job(make_worker, fake_runpod, how):
     with httpx.Client(base_url=w.base_url, timeout=30) as c:
         _prepare(c)
         fake_runpod.mode = "ok"
-        job_id = start_job(c).json()["job_id"]
-        cb = fake_runpod.runs[-1]["input"]["callback_url"]
+        job_id, cb = start_submitted(c, fake_runpod)
         assert callback(cb, {"status": "progress", "progress": 30}).status_code == 200
     group = w.pid
     if how == "stop":
@@ -475,8 +485,7 @@ def test_a_broken_socket_never_breaks_a_broadcast(worker, client, fake_runpod, a
     import socket
 
     fake_runpod.mode = "ok"
-    job_id = start_job(client).json()["job_id"]
-    cb = fake_runpod.runs[-1]["input"]["callback_url"]
+    job_id, cb = start_submitted(client, fake_runpod)
     broken, healthy = Socket(ws_url(worker, job_id)), Socket(ws_url(worker, job_id))
     try:
         broken.recv()
@@ -498,10 +507,12 @@ def test_a_hanging_runpod_does_not_hold_the_start(make_worker, fake_runpod):
         t0 = time.monotonic()
         r = start_job(c)
         elapsed = time.monotonic() - t0
-        fake_runpod.mode = "ok"
         assert r.status_code == 202 and r.json()["status"] == "pending"
-        assert elapsed < 30  # the first attempt gives up quickly; the alarm retries later
-        assert "retrying" in status(c, r.json()["job_id"])["message"]
+        assert elapsed < 5  # the start never waits for RunPod: submission is the alarm's
+        # The alarm's attempt gives up at its timeout and schedules a retry, saying so.
+        body = wait_for(lambda: (s := status(c, r.json()["job_id"])).get("message") and s, timeout=30)
+        assert "retrying" in body["message"] and body["status"] == "pending"
+        fake_runpod.mode = "ok"
 
 
 def test_concurrent_requests_with_one_idempotency_key_make_one_job(client, fake_runpod, alice_input):
@@ -512,6 +523,7 @@ def test_concurrent_requests_with_one_idempotency_key_make_one_job(client, fake_
         answers = list(pool.map(lambda _: start_job(client, headers=h), range(8)))
     assert {r.status_code for r in answers} == {202}
     assert len({r.json()["job_id"] for r in answers}) == 1
+    fake_runpod.run_for(answers[0].json()["job_id"])
     assert len(fake_runpod.runs) == before + 1
 
 

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from app.deps import get_env, get_settings, public_base_url
 from app.errors import ApiError
-from app.jobs_access import index_stub, job_stub, plain
+from app.jobs_access import index_stub, job_stub, plain, tell_index
 from app.security import current_user
 from bindings import r2
 from jobs.model import STATUSES, output_key_for
@@ -78,12 +78,13 @@ async def _start(request: Request, export_type: str, start: StartBody, user_id: 
             "input_key": input_key, "output_key": output_key_for(export_type, job_id),
             "params": start.params.model_dump(mode="json", exclude_none=True), "base_url": base_url}
     try:
-        job = plain(await job_stub(env, job_id).create(spec))
+        created = plain(await job_stub(env, job_id).create(spec))
     except Exception:
         if idempotency_key and not replayed:
             await index.release_idempotency_key(idempotency_key, job_id)
         raise
-    return _accepted(job, base_url, replayed=replayed)
+    await tell_index(env, user_id, created["index_entry"])
+    return _accepted(created["job"], base_url, replayed=replayed)
 
 
 def _start_route(export_type: str, model: type[StartBody]) -> None:
@@ -143,9 +144,11 @@ async def list_jobs(
 
 @router.post("/jobs/{job_id}/cancel", summary="Cancel a job")
 async def cancel_job(request: Request, job_id: JobId, user_id: str = Depends(current_user)) -> dict:
-    answer = plain(await job_stub(get_env(request), job_id).cancel(user_id))
+    env = get_env(request)
+    answer = plain(await job_stub(env, job_id).cancel(user_id))
     if answer.get("error") == "not_found":
         raise ApiError(404, "Unknown job", "not_found")
     if answer.get("error") == "already_finished":
         raise ApiError(409, f"The job is already {answer['job']['status']}", "already_finished", job=answer["job"])
+    await tell_index(env, answer["owner"], answer["index_entry"])
     return answer["job"]

@@ -1,0 +1,197 @@
+"""The alarm's work for one export job: everything that talks to RunPod, the index or R2.
+
+`ExportJobState` handlers only store the record with what it owes (jobs/followups.py) and set the
+alarm; `JobFollowUps.run` is what the alarm calls. Every outbound call is an `await` during which
+other events of the object may run (workerd's input gates open), so the record is read again after
+each one before it is changed, and a follow-up is marked done only if nothing newer was asked of it
+meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from bindings.http import request as http_request
+from jobs import followups
+from jobs.callbacks import from_runpod_status
+from jobs.model import CANCELLED, ERROR, PENDING, PROCESSING, JobRecord
+from jobs.runpod import RunPodClient
+from jobs.state import Outcome, apply, finish, start_processing
+from jobs.store import JobStore
+from jobs.submission import runpod_input
+from outbound import Transport
+from settings import Settings
+from storage import keys, user_db
+
+log = logging.getLogger("reel.export_job")
+
+SUBMIT_MAX_ATTEMPTS = 8
+SUBMIT_TIMEOUT_S = 15.0
+SUBMIT_BACKOFF_MAX_S = 300
+SUBMIT_WAITING_MESSAGE = "Waiting for the GPU service; retrying"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def first_line(exc: BaseException) -> str:
+    """An error for a log or a job's error field: one line, bounded, never a traceback."""
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+def record_change(job: JobRecord, outcome: Outcome) -> None:
+    """What a change of the job owes: the index always; the user's database when it became terminal."""
+    if outcome.changed:
+        followups.request(job, "index")
+        if job.terminal:
+            followups.request(job, "userdb")
+
+
+class JobFollowUps:
+    def __init__(self, store: JobStore, env: Any, broadcast: Callable[[list[dict]], None],
+                 transport: Transport = http_request) -> None:
+        self.store, self.env, self.broadcast, self.transport = store, env, broadcast, transport
+
+    def _save_change(self, job: JobRecord, outcome: Outcome) -> None:
+        record_change(job, outcome)
+        self.store.save(job)
+        self.broadcast(outcome.messages)
+
+    def _runpod(self, settings: Settings) -> RunPodClient:
+        return RunPodClient(settings.runpod_endpoint, settings.secret("RUNPOD_API_KEY"), self.transport)
+
+    async def run(self) -> None:
+        """Do whatever is due now. Each step stores its own result; the caller sets the next alarm."""
+        job = self.store.load()
+        if job is None:
+            return
+        settings = Settings.from_env(self.env)
+        t = now_ms()
+        if not job.terminal and t >= followups.timeout_ms(job, settings.job_timeout_s):
+            outcome = finish(job, ERROR, t, error="timed out")
+            if job.runpod_id:
+                followups.request(job, "cancel")
+            self._save_change(job, outcome)
+        elif job.status == PENDING and t >= job.next_submit_ms:
+            await self._submit(settings)
+        elif job.status == PROCESSING and t >= followups.stall_ms(job, settings.stall_poll_s):
+            await self._poll(settings)
+        for channel, step in (("cancel", self._cancel), ("index", self._index), ("userdb", self._userdb)):
+            job = self.store.load()
+            if followups.is_due(job, channel, now_ms()):
+                await step(settings)
+
+    async def _submit(self, settings: Settings) -> None:
+        job = self.store.load()
+        job.submit_attempts += 1  # counted before the request: a crash mid-request still used an attempt
+        attempt = job.submit_attempts
+        self.store.save(job)
+        try:
+            payload, webhook = runpod_input(job, settings, time.time())
+            result = await self._runpod(settings).submit(payload, webhook, timeout_s=SUBMIT_TIMEOUT_S)
+        except Exception as exc:
+            self._submit_failed(getattr(exc, "retryable", True), first_line(exc), attempt)
+            return
+        job = self.store.load()
+        if job.status == CANCELLED and not job.runpod_id:  # cancelled while the request was out
+            job.runpod_id = result.id
+            followups.request(job, "cancel")
+            self.store.save(job)
+            return
+        if job.terminal:
+            return
+        start_processing(job, result.id, now_ms())
+        if job.submit_waiting:
+            job.submit_waiting, job.message = 0, None
+        self._save_change(job, Outcome(changed=True, messages=[job.status_message()]))
+
+    def _submit_failed(self, retryable: bool, reason: str, attempt: int) -> None:
+        job = self.store.load()
+        if job.status != PENDING:  # a callback or a cancel got there first
+            return
+        t = now_ms()
+        if not retryable or attempt >= SUBMIT_MAX_ATTEMPTS:
+            self._save_change(job, finish(job, ERROR, t, error=f"Could not submit the job to RunPod: {reason}"))
+            return
+        base = float(getattr(self.env, "SUBMIT_RETRY_BASE_S", None) or 2)
+        job.next_submit_ms = t + followups.backoff_ms(base, attempt, SUBMIT_BACKOFF_MAX_S)
+        job.submit_waiting, job.message, job.updated_ms = 1, SUBMIT_WAITING_MESSAGE, t
+        self._save_change(job, Outcome(changed=True))
+
+    async def _poll(self, settings: Settings) -> None:
+        """The watchdog: callbacks stalled, so ask RunPod."""
+        job = self.store.load()
+        try:
+            body = await self._runpod(settings).get_status(job.runpod_id)
+            update = from_runpod_status(body)
+            if update.output_key is not None:
+                update = replace(update, output_key=keys.relative_key(job.user_id, update.output_key))
+        except Exception as exc:
+            log.info("watchdog poll for %s failed: %s", job.job_id, first_line(exc))
+            job = self.store.load()
+            job.last_signal_ms = now_ms()  # try again one stall period from now
+            self.store.save(job)
+            return
+        job = self.store.load()
+        # `apply` also restarts the stall clock: the next poll is one period away.
+        self._save_change(job, apply(job, update, now_ms()))
+
+    async def _cancel(self, settings: Settings) -> None:
+        job = self.store.load()
+        if not job.runpod_id:
+            followups.done(job, "cancel")
+            self.store.save(job)
+            return
+        try:
+            await self._runpod(settings).cancel(job.runpod_id)
+        except Exception as exc:
+            job = self.store.load()
+            if not getattr(exc, "retryable", True) or not followups.failed(job, "cancel", now_ms()):
+                log.warning("giving up cancelling %s on RunPod: %s", job.job_id, first_line(exc))
+                followups.done(job, "cancel")
+            self.store.save(job)
+            return
+        job = self.store.load()
+        followups.done(job, "cancel")
+        self.store.save(job)
+
+    async def _index(self, _settings: Settings) -> None:
+        job = self.store.load()
+        entry = job.index_entry()
+        try:
+            await self.env.USER_JOBS.getByName(job.user_id).upsert(entry)
+        except Exception as exc:
+            log.warning("job index update for %s failed: %s", job.job_id, first_line(exc))
+            self._channel_failed("index")
+            return
+        self._channel_done("index", entry["body"])
+
+    async def _userdb(self, _settings: Settings) -> None:
+        job = self.store.load()
+        body = {**job.status_body(), "runpod_job_id": job.runpod_id, "output_key": job.output_key}
+        try:
+            await user_db.record_job(self.env.USER_DATA, job.user_id, body)
+        except Exception as exc:
+            log.warning("user database update for %s failed: %s", job.job_id, first_line(exc))
+            self._channel_failed("userdb")
+            return
+        self._channel_done("userdb", job.status_body())
+
+    def _channel_failed(self, channel: str) -> None:
+        job = self.store.load()
+        if not followups.failed(job, channel, now_ms()):
+            log.warning("giving up the %s update of %s", channel, job.job_id)
+        self.store.save(job)
+
+    def _channel_done(self, channel: str, sent_body: dict) -> None:
+        """Done, unless the job changed while the update was out: then the newer state is still owed."""
+        job = self.store.load()
+        if job.status_body() == sent_body:
+            followups.done(job, channel)
+            self.store.save(job)
