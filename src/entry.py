@@ -3,19 +3,26 @@
 WebSocket upgrades for `/api/jobs/{id}/ws` go straight to the job's Durable Object, because ASGI
 WebSockets do not hibernate; everything else runs through the FastAPI app. The Durable Object
 classes are imported here because the runtime looks them up on the main module.
+
+A method the Workers SDK cannot represent (anything outside `http.HTTPMethod`, e.g. `QUERY`) is
+answered here, since the SDK's request wrapper raises on it; and whatever escapes the handlers is
+a JSON 500 with the traceback in the log only, never in the response.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
+from http import HTTPMethod
 from urllib.parse import parse_qs, urlsplit
 
 from workers import Request, Response, WorkerEntrypoint, asgi
 
-from app import app
+from app import allowed_methods, app
 from app.cors import cors_header_dict
 from auth import identity as auth_identity
+from bindings import incoming
 from durable_objects.encode_queue import EncodeQueue
 from durable_objects.export_job import VERIFIED_USER_HEADER, ExportJobState
 from durable_objects.user_jobs import UserJobs
@@ -25,6 +32,7 @@ from storage import object_route
 from storage.signed_urls import OBJECT_PATH
 
 __all__ = ["Default", "EncodeQueue", "ExportJobState", "UserJobs"]
+log = logging.getLogger("reel.entry")
 
 # Once per isolate: which Python really runs this Worker (3.14 on emscripten under workerd).
 print(f"reel-ballers-api: Python {sys.version.split()[0]} on {sys.platform}")
@@ -36,13 +44,27 @@ def _error(status: int, code: str, message: str, headers: dict | None = None) ->
 
 class Default(WorkerEntrypoint):
     async def fetch(self, request):
+        try:
+            return await self._route(request)
+        except Exception:
+            log.exception("unhandled error in the entry point")
+            return _error(500, "internal_error", "Internal error")
+
+    async def _route(self, request):
         parts = urlsplit(request.url)
+        method = incoming.method(request)
         job_id = parse_ws_path(parts.path)
         if job_id is not None:
             return await self._job_websocket(request, job_id, parts.query)
-        if parts.path.startswith(OBJECT_PATH) and str(request.method).upper() != "OPTIONS":
-            cors = cors_header_dict(self.env, request.headers.get("origin"))
-            return await object_route.handle(request, self.env, parts.path, parts.query, cors)
+        cors = cors_header_dict(self.env, request.headers.get("origin"))
+        if parts.path.startswith(OBJECT_PATH) and method != "OPTIONS":
+            return await object_route.handle(request, method, self.env, parts.path, parts.query, cors)
+        if method not in HTTPMethod.__members__:
+            allow = allowed_methods(parts.path)
+            if not allow:
+                return _error(404, "not_found", "No such route", cors)
+            return _error(405, "method_not_allowed", "Method not allowed on this route",
+                          {**cors, "Allow": ", ".join(allow)})
         return await asgi.fetch(app, request, self.env)
 
     async def _job_websocket(self, request, job_id: str, query: str):
@@ -51,9 +73,9 @@ class Default(WorkerEntrypoint):
         if not is_job_id(job_id):
             return _error(404, "not_found", "Unknown job")
         # Authenticate before touching the object: a bad token never wakes it.
-        token = (parse_qs(query).get("token") or [None])[0]
+        tokens = parse_qs(query).get("token", [])
         try:
-            who = auth_identity.resolve(request.headers.get, Settings.from_env(self.env), time.time(), token)
+            who = auth_identity.resolve(request.headers.get, Settings.from_env(self.env), time.time(), tokens)
             if who.kind == auth_identity.ANONYMOUS:
                 raise auth_identity.AuthError(401, "unauthorized", "Missing credential: pass ?token=<user token>")
         except auth_identity.AuthError as exc:

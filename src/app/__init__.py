@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from functools import cache
+from http import HTTPMethod
 from typing import Any
 
 from fastapi import FastAPI
@@ -9,6 +12,7 @@ from fastapi import FastAPI
 from app.cors import CORSMiddleware
 from app.errors import install_error_handlers
 from app.guard import GuardMiddleware
+from app.openapi import install_openapi
 from app.routes import auth, callbacks, downloads, export, health, storage
 
 
@@ -28,12 +32,31 @@ def create_api() -> FastAPI:
     api.include_router(callbacks.router)
     api.include_router(storage.router)
     api.include_router(downloads.router)
+    install_openapi(api)
     return api
+
+
+api = create_api()
+
+
+@cache
+def _routes() -> tuple[tuple[re.Pattern, frozenset[str]], ...]:
+    paths = {path: {m.upper() for m in ops if m.upper() in HTTPMethod.__members__}
+             for path, ops in api.openapi()["paths"].items()}
+    paths.update({"/openapi.json": {"GET"}, "/docs": {"GET"}})
+    return tuple((re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path))),
+                  frozenset(methods | ({"HEAD"} if "GET" in methods else set())))
+                 for path, methods in paths.items())
+
+
+def allowed_methods(path: str) -> list[str]:
+    """The methods the API answers on `path` (for a 405's Allow header); empty when no route has it."""
+    return sorted({m for pattern, methods in _routes() if pattern.fullmatch(path) for m in methods})
 
 
 def create_app() -> Any:
     """The ASGI app `workers.asgi.fetch` runs: CORS outermost, so even a 500 carries its headers."""
-    return CORSMiddleware(GuardMiddleware(create_api()))
+    return CORSMiddleware(GuardMiddleware(api))
 
 
 app = create_app()

@@ -35,12 +35,15 @@ _CODES = {
 }
 
 
-class ApiError(Exception):
-    """Raise from anywhere in a route to answer `status` with the standard error body."""
+class ApiError(StarletteHTTPException):
+    """Raise from anywhere in a route to answer `status` with the standard error body.
+
+    An HTTPException so that FastAPI lets it through while it reads a request body.
+    """
 
     def __init__(self, status: int, message: str, code: str | None = None, headers: dict | None = None,
                  **extra: Any) -> None:
-        super().__init__(message)
+        super().__init__(status, message, headers)
         self.status, self.message = status, message
         self.code = code or _CODES.get(status, "error")
         self.headers, self.extra = headers, extra

@@ -2,6 +2,7 @@
 
 Every body the app reads is JSON, so any over 1 MiB is refused with 413 before a route parses it
 (checked on Content-Length and again while streaming, since the header can be absent or wrong).
+Only methods whose bodies a route reads are limited: a GET's body is never read.
 Uploads never pass through here: the entry point streams them to R2. If anything escapes the
 app's own error handlers, the client still gets the standard JSON 500 and never a traceback.
 """
@@ -14,9 +15,10 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
-log = logging.getLogger("reel.guard")
+from bounds import JSON_BODY_LIMIT, read_decimal
 
-JSON_BODY_LIMIT = 1024 * 1024
+log = logging.getLogger("reel.guard")
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class _TooLarge(HTTPException):
@@ -41,10 +43,11 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = JSON_BODY_LIMIT
-        too_large = {"error": f"Request body is larger than {limit} bytes", "code": "payload_too_large"}
-        length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
-        if length is not None and length.isdigit() and int(length) > limit:
+        limit = JSON_BODY_LIMIT if scope["method"] in BODY_METHODS else None
+        too_large = {"error": f"Request body is larger than {JSON_BODY_LIMIT} bytes", "code": "payload_too_large"}
+        length = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
+        declared = read_decimal(length.decode("latin-1"))
+        if limit is not None and declared is not None and declared > limit:
             await _send_json(send, 413, too_large)
             return
         seen, started = 0, False
@@ -54,7 +57,7 @@ class GuardMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > limit:
+                if limit is not None and seen > limit:
                     raise _TooLarge(limit)
             return message
 

@@ -7,14 +7,16 @@ Every route that touches user data depends on `current_user`; server-only routes
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyHeader, HTTPBearer
 
 from app.deps import get_settings
 from app.errors import ApiError
 from auth import identity as auth_identity
 from auth.identity import AuthError, Identity
+from bounds import USER_ID_PATTERN, anchored
 from settings import Settings
 
 # Declared for OpenAPI only (auto_error=False): resolution itself reads the headers directly.
@@ -27,11 +29,19 @@ def _as_api_error(exc: AuthError) -> ApiError:
     return ApiError(exc.status, exc.message, exc.code, headers=headers)
 
 
+# Declared for OpenAPI only: the header is checked by `auth.identity` (400 `invalid_user_id`, not 422).
+UserIdHeader = Annotated[str | None, Header(
+    alias="X-User-Id", json_schema_extra={"pattern": anchored(USER_ID_PATTERN)},
+    description="The user a server API key acts for (required with a key on user routes); with a user token, "
+                "it must name the token's user or be absent")]
+
+
 def current_identity(
     request: Request,
     settings: Settings = Depends(get_settings),
     _k: str | None = Depends(_api_key_scheme),
     _b: object = Depends(_bearer_scheme),
+    _u: UserIdHeader = None,
 ) -> Identity:
     try:
         return auth_identity.resolve(request.headers.get, settings, time.time())

@@ -5,15 +5,19 @@
 - a user token (`Authorization: Bearer <jwt>`, or `?token=` on WebSocket upgrades) acts only for
   its `sub`; an `X-User-Id` naming someone else is a 403;
 - no credential is anonymous, which user routes answer with 401.
+
+A request carries at most one credential (`X-API-Key`, `Authorization`, or `?token=` where it is
+accepted): two or more are a 401 whatever their values, so no combination of a valid credential
+with a junk or empty one is ever read two ways. A header that is present counts, even when empty.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from auth import api_keys, tokens
-from auth.user_ids import is_user_id
+from bounds import is_user_id
 from settings import Settings
 
 SERVER, USER, ANONYMOUS = "server", "user", "anonymous"
@@ -35,9 +39,7 @@ class Identity:
         return self.kind == SERVER
 
 
-def _bearer(authorization: str | None) -> str | None:
-    if authorization is None:
-        return None
+def _bearer(authorization: str) -> str:
     scheme, _, value = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         raise AuthError(401, "unauthorized", "Authorization header must be 'Bearer <credential>'")
@@ -45,24 +47,32 @@ def _bearer(authorization: str | None) -> str | None:
 
 
 def resolve(header: Callable[[str], str | None], settings: Settings, now: float,
-            query_token: str | None = None) -> Identity:
-    """The caller's identity. Raises AuthError for a bad credential or a malformed/mismatched user id."""
+            query_tokens: Sequence[str] = ()) -> Identity:
+    """The caller's identity. Raises AuthError for a bad credential or a malformed/mismatched user id.
+
+    `query_tokens` are the `?token=` values of a WebSocket upgrade (the only place they count).
+    """
     api_key = header("x-api-key")
-    bearer = _bearer(header("authorization"))
+    authorization = header("authorization")
     claimed = header("x-user-id")
     if claimed is not None and not is_user_id(claimed):
         raise AuthError(400, "invalid_user_id", "X-User-Id must be 1-64 characters of A-Z, a-z, 0-9, _ or -")
+    presented = (api_key is not None) + (authorization is not None) + len(query_tokens)
+    if presented > 1:
+        raise AuthError(401, "unauthorized", "Send one credential (X-API-Key, Authorization or ?token=), not several")
+    if presented == 0:
+        return Identity(ANONYMOUS, None)
 
     if api_key is not None:
         if not api_keys.is_valid_key(api_key, settings.secret("API_KEYS")):
             raise AuthError(401, "unauthorized", "Invalid API key")
         return Identity(SERVER, claimed)
-
-    credential = bearer if bearer is not None else query_token
-    if credential is None:
-        return Identity(ANONYMOUS, None)
-    if bearer is not None and api_keys.is_valid_key(bearer, settings.secret("API_KEYS")):
-        return Identity(SERVER, claimed)
+    if authorization is not None:
+        credential = _bearer(authorization)
+        if api_keys.is_valid_key(credential, settings.secret("API_KEYS")):
+            return Identity(SERVER, claimed)
+    else:
+        credential = query_tokens[0]
     try:
         sub = tokens.verify(settings.secret("USER_TOKEN_SECRET"), credential, now)
     except tokens.InvalidToken as exc:

@@ -1,12 +1,19 @@
-"""User tokens: HS256 JWTs with `sub` (the user id) and `exp`, signed with `USER_TOKEN_SECRET`."""
+"""User tokens: HS256 JWTs with `sub` (the user id) and `exp`, signed with `USER_TOKEN_SECRET`.
+
+A token lives at most MAX_TTL_S: one whose `exp` is further ahead is refused, whoever minted it,
+so no token (and no leaked token) is good for ever. `exp`, and `iat`/`nbf` when present, must be
+finite numbers of seconds since the epoch.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import UTC, datetime
 
 import jwt
 
-from auth.user_ids import is_user_id
+from bounds import MAX_CREDENTIAL_CHARS, is_finite_number, is_user_id, parse_json
 
 MAX_TTL_S = 7 * 24 * 3600
 MIN_TTL_S = 60
@@ -28,17 +35,44 @@ def mint(secret: str, user_id: str, ttl_s: int, now: float) -> tuple[str, dateti
     return token, datetime.fromtimestamp(exp, tz=UTC)
 
 
+def _segment_json(segment: str) -> object:
+    """One JWT segment's JSON, read by the service's own JSON rules (PyJWT's json.loads accepts
+    NaN, Infinity and any nesting depth)."""
+    try:
+        return parse_json(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (binascii.Error, ValueError):  # JsonRejected is a ValueError
+        raise InvalidToken("token invalid") from None
+
+
+def _time_claim(claims: dict, name: str, latest: float) -> float | None:
+    """A time claim as a number of seconds in [0, latest]; None when absent."""
+    value = claims.get(name)
+    if value is None and name != "exp":
+        return None
+    if not is_finite_number(value) or not 0 <= value <= latest:
+        raise InvalidToken(f"token has an invalid {name}")
+    return value
+
+
 def verify(secret: str, token: str, now: float) -> str:
     """The user id a valid token names; raises InvalidToken otherwise. Only HS256 is accepted."""
+    if not isinstance(token, str) or len(token) > MAX_CREDENTIAL_CHARS or token.count(".") != 2:
+        raise InvalidToken("token invalid")
+    header, payload, _ = token.split(".")
+    _segment_json(header)
+    claims = _segment_json(payload)
+    if not isinstance(claims, dict):
+        raise InvalidToken("token invalid")
     try:
-        # Expiry is checked below against `now`, so every check uses the same clock.
-        claims = jwt.decode(token, secret, algorithms=["HS256"],
-                            options={"require": ["sub", "exp"], "verify_exp": False, "verify_iat": False})
+        # The time claims are checked below against `now`, so every check uses the same clock.
+        jwt.decode(token, secret, algorithms=["HS256"],
+                   options={"require": ["sub", "exp"], "verify_exp": False, "verify_iat": False,
+                            "verify_nbf": False})
     except jwt.PyJWTError:
         raise InvalidToken("token invalid") from None
-    exp = claims["exp"]
-    if isinstance(exp, bool) or not isinstance(exp, int | float):
-        raise InvalidToken("token invalid")
+    exp = _time_claim(claims, "exp", now + MAX_TTL_S + LEEWAY_S)
+    _time_claim(claims, "iat", now + LEEWAY_S)
+    _time_claim(claims, "nbf", now + LEEWAY_S)
     if exp + LEEWAY_S < now:
         raise InvalidToken("token expired")
     sub = claims.get("sub")

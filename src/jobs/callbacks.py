@@ -9,9 +9,11 @@ polls use the same RunPod parser.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
+
+from bounds import is_finite_number
+from storage.keys import MAX_KEY_BYTES
 
 MESSAGE_MAX = 1000
 ERROR_MAX = 2000
@@ -42,6 +44,13 @@ def _text(value: Any, field: str, limit: int) -> str | None:
     return value[:limit]
 
 
+def _key(value: Any, field: str) -> str | None:
+    """A reported output key: a string of 1 to MAX_KEY_BYTES characters (the key rules follow later)."""
+    if isinstance(value, str) and not 1 <= len(value) <= MAX_KEY_BYTES:
+        raise InvalidCallback(f"{field} must be 1 to {MAX_KEY_BYTES} characters", field)
+    return _text(value, field, MAX_KEY_BYTES)
+
+
 def _error_text(value: Any) -> str | None:
     if value is None or value == "":
         return None
@@ -49,11 +58,11 @@ def _error_text(value: Any) -> str | None:
     return text[:ERROR_MAX]
 
 
-def _progress(value: Any) -> int | None:
+def _progress(value: Any, field: str = "progress") -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidCallback("progress must be a number", "progress")
+    if not is_finite_number(value):
+        raise InvalidCallback(f"{field} must be a number", field)
     return int(min(100, max(0, value)))
 
 
@@ -70,7 +79,7 @@ def parse_callback(body: Any) -> Update:
         raise InvalidCallback(f"unknown status {status[:40]!r}", "status")
     message = _text(body.get("message"), "message", MESSAGE_MAX)
     progress = _progress(body.get("progress"))
-    output_key = _text(body.get("output_key"), "output_key", 2048)
+    output_key = _key(body.get("output_key"), "output_key")
     if status == "progress":
         return Update("progress", progress=progress, message=message)
     if status == "complete":
@@ -79,14 +88,21 @@ def parse_callback(body: Any) -> Update:
 
 
 def from_runpod_status(body: dict) -> Update:
-    """RunPod's status body (webhook or `GET /status/{id}`) as an update."""
+    """RunPod's status body (webhook or `GET /status/{id}`) as an update.
+
+    Every field is type-checked whatever the status, so a body is valid or not by its shape alone.
+    """
     status = body.get("status")
+    if not isinstance(body.get("id", ""), str):
+        raise InvalidCallback("id must be a string", "id")
     output = body.get("output")
+    fields = output if isinstance(output, dict) else {}
+    key = _key(fields.get("output_key"), "output.output_key")
+    progress = _progress(fields.get("progress"), "output.progress")
     if status == "COMPLETED":
-        if isinstance(output, dict) and output.get("status") == "error":
-            return Update("error", error=_error_text(output.get("error")) or "Job failed")
-        key = output.get("output_key") if isinstance(output, dict) else None
-        return Update("complete", progress=100, output_key=_text(key, "output.output_key", 2048))
+        if fields.get("status") == "error":
+            return Update("error", error=_error_text(fields.get("error")) or "Job failed")
+        return Update("complete", progress=100, output_key=key)
     if status == "FAILED":
         return Update("error", error=_error_text(body.get("error")) or "Job failed on RunPod")
     if status == "CANCELLED":
@@ -94,6 +110,5 @@ def from_runpod_status(body: dict) -> Update:
     if status == "TIMED_OUT":
         return Update("error", error="timed out")
     if status in ("IN_QUEUE", "IN_PROGRESS"):
-        progress = _progress(output.get("progress")) if isinstance(output, dict) else None
         return Update("running", progress=progress)
     raise InvalidCallback(f"unknown RunPod status {str(status)[:40]!r}", "status")

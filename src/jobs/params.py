@@ -1,34 +1,41 @@
 """Request bodies of `POST /api/export/{type}/start`, validated per export type.
 
 Unknown fields inside `params` are kept for the GPU worker (it may learn new options before the
-Worker does), but every field named here is type-checked; numbers are strict about bools.
+Worker does), but every field named here is type-checked; numbers are strict about bools, finite,
+and within JavaScript's safe range (`bounds`). Unknown fields are held to the JSON body rules
+(`bounds.parse_json`): no NaN/Infinity, no unsafe integers, bounded nesting.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from bounds import integer, number
 
 EXPORT_TYPES = ("overlay", "framing", "annotate")
-Number = StrictInt | StrictFloat
-NonNeg = Annotated[Number, Field(ge=0)]
-Positive = Annotated[Number, Field(gt=0)]
+Number = number()
+NonNeg = number(ge=0)
+Positive = number(gt=0)
+Frame = integer(ge=0)
 
 
 class _Params(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    # Unknown fields are any JSON within the body rules; /openapi.json defines BoundedJson (app.openapi).
+    model_config = ConfigDict(extra="allow",
+                              json_schema_extra={"additionalProperties": {"$ref": "#/components/schemas/BoundedJson"}})
 
 
 class HighlightRegion(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    start_frame: Annotated[StrictInt, Field(ge=0)]
-    end_frame: Annotated[StrictInt, Field(ge=0)]
+    start_frame: Frame
+    end_frame: Frame = Field(description="Not before start_frame (422 otherwise)")
     x: Number
     y: Number
     radius_x: Positive
     radius_y: Positive
-    opacity: Annotated[Number, Field(ge=0, le=1)] | None = None
+    opacity: number(ge=0, le=1) | None = None
     color: Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$")] | None = None
 
     @model_validator(mode="after")
@@ -44,8 +51,11 @@ class OverlayParams(_Params):
 
 
 class CropKeyframe(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    frame: Annotated[StrictInt, Field(ge=0)] | None = None
+    # Exactly one of frame and time is a number (the other absent or null), as the schema states.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
+        {"required": ["frame"], "properties": {"frame": {"type": "integer"}}},
+        {"required": ["time"], "properties": {"time": {"type": "number"}}}]})
+    frame: Frame | None = None
     time: NonNeg | None = None
     x: NonNeg
     y: NonNeg
@@ -61,18 +71,18 @@ class CropKeyframe(BaseModel):
 
 class FramingParams(_Params):
     crop_keyframes: Annotated[list[CropKeyframe], Field(min_length=1, max_length=100_000)]
-    output_width: Annotated[StrictInt, Field(ge=16, le=7680)] | None = None
-    output_height: Annotated[StrictInt, Field(ge=16, le=7680)] | None = None
-    fps: Annotated[Number, Field(gt=0, le=240)] | None = None
+    output_width: integer(ge=16, le=7680) | None = None
+    output_height: integer(ge=16, le=7680) | None = None
+    fps: number(gt=0, le=240) | None = None
 
 
 class AnnotateClip(BaseModel):
     model_config = ConfigDict(extra="forbid")
     start_time: NonNeg
-    end_time: NonNeg
+    end_time: NonNeg = Field(description="After start_time (422 otherwise)")
     name: Annotated[str, Field(max_length=500)] | None = None
     tags: Annotated[list[Annotated[str, Field(max_length=100)]], Field(max_length=100)] | None = None
-    rating: Annotated[StrictInt, Field(ge=0, le=5)] | None = None
+    rating: integer(ge=0, le=5) | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> AnnotateClip:
@@ -87,7 +97,7 @@ class AnnotateParams(_Params):
 
 class StartBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    project_id: StrictInt = Field(ge=0, description="The editor's project id")
+    project_id: integer(ge=0) = Field(description="The editor's project id")
     input_key: str = Field(min_length=1, max_length=900, description="Relative key, e.g. working_videos/x.mp4")
 
 

@@ -14,11 +14,11 @@ from urllib.parse import parse_qs, unquote
 
 from workers import Response
 
+from bounds import MAX_UPLOAD_BYTES, read_decimal
 from settings import MissingSecret, Settings
 from storage import signed_urls
 
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024 * 1024  # R2's single-PUT limit
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 
 
 def _error(status: int, code: str, message: str, headers: dict | None = None) -> Any:
@@ -45,15 +45,15 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None | str:
     """(offset, length) for a single `bytes=` range; None for no range; "unsatisfiable" for a bad one."""
     if not header:
         return None
-    match = _RANGE.match(header.strip())
+    match = _RANGE.fullmatch(header.strip())
     if not match or (not match.group(1) and not match.group(2)):
         return None  # not a form we serve: answer the whole object, as RFC 9110 allows
-    first, last = match.group(1), match.group(2)
-    if not first:  # suffix: the last N bytes
-        length = min(int(last), size)
+    first, last = read_decimal(match.group(1)), read_decimal(match.group(2))
+    if first is None:  # suffix: the last N bytes
+        length = min(last, size)
         return (size - length, length) if length > 0 else "unsatisfiable"
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
+    start = first
+    end = min(last, size - 1) if last is not None else size - 1
     if start >= size or end < start:
         return "unsatisfiable"
     return start, end - start + 1
@@ -67,11 +67,10 @@ def _object_headers(obj: Any) -> dict:
     return {"Content-Type": ctype or "application/octet-stream", "ETag": obj.httpEtag, "Accept-Ranges": "bytes"}
 
 
-async def handle(request: Any, env: Any, path: str, query: str, extra_headers: dict[str, str]) -> Any:
-    """Serve one request; `extra_headers` (CORS) go on every response, errors included."""
+async def handle(request: Any, method: str, env: Any, path: str, query: str, extra_headers: dict[str, str]) -> Any:
+    """Serve one request (`method` as sent, upper-case); `extra_headers` (CORS) go on every response."""
     out = _Responder(extra_headers)
     key = unquote(path[len(signed_urls.OBJECT_PATH):])
-    method = str(request.method).upper()
     if method not in ("GET", "HEAD", "PUT"):
         return out.error(405, "method_not_allowed", "Method not allowed on this route", {"Allow": "GET, HEAD, PUT"})
     params = parse_qs(query)
@@ -113,12 +112,12 @@ async def _get(request: Any, env: Any, key: str, out: _Responder, head: bool) ->
 
 
 async def _put(request: Any, env: Any, key: str, out: _Responder) -> Any:
-    declared = request.headers.get("content-length")
-    if declared is None or not declared.isdigit():
+    declared = read_decimal(request.headers.get("content-length"))
+    if declared is None:
         return out.error(411, "length_required", "PUT needs a Content-Length header")
-    if int(declared) > MAX_UPLOAD_BYTES:
+    if declared > MAX_UPLOAD_BYTES:
         return out.error(413, "payload_too_large", f"Upload is larger than {MAX_UPLOAD_BYTES} bytes")
     ctype = request.headers.get("content-type") or "application/octet-stream"
-    body = request.body if int(declared) > 0 else b""
+    body = request.body if declared > 0 else b""
     obj = await env.USER_DATA.put(key, body, httpMetadata={"contentType": ctype})
     return out.json({"key": key, "size": int(obj.size), "etag": obj.etag})

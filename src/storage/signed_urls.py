@@ -12,6 +12,7 @@ import hmac
 from urllib.parse import quote, urlencode
 
 from auth.compare import equal
+from bounds import read_decimal
 
 OBJECT_PATH = "/api/storage/object/"
 
@@ -28,7 +29,8 @@ def sign(secret: str, base_url: str, key: str, method: str, exp: int) -> str:
 
 def verify(secret: str, key: str, method: str, exp: object, sig: object, now: float) -> bool:
     """True when `sig` signs (method, key, exp) and `exp` has not passed."""
-    if not isinstance(exp, str) or not exp.isdigit() or not isinstance(sig, str):
+    expires = read_decimal(exp)  # no credential is needed to get here: never int() an unbounded string
+    if expires is None or not isinstance(sig, str):
         return False
     method = "GET" if method.upper() == "HEAD" else method.upper()
-    return int(exp) >= now and equal(_signature(secret, method, key, int(exp)), sig.lower())
+    return expires >= now and equal(_signature(secret, method, key, expires), sig.lower())

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from settings import Settings
 from storage import signed_urls, sigv4
 
-MAX_EXPIRES_S = 7 * 24 * 3600
+MAX_EXPIRES_S = sigv4.MAX_EXPIRES_S  # both kinds of URL live at most SigV4's 7 days
 
 
 def s3_configured(settings: Settings) -> bool:

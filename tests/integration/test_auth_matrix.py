@@ -7,14 +7,17 @@ takes, and `ok` is what it answers a valid caller with the request given here.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
+import time
 
 import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from tests.conftest import SERVER_KEY, user_token
+from tests.conftest import SECRETS, SERVER_KEY, user_token
 
 USER, SERVER, CALLBACK, PUBLIC = "user", "server", "callback", "public"
 OVERLAY = {"project_id": 1, "input_key": "working_videos/none.mp4",
@@ -38,6 +41,27 @@ ROUTES = [
 ]
 
 
+def _signed_token(claims: str) -> str:
+    """A token signed with the right secret whose claims are exactly `claims` (NaN and all)."""
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    signing_input = b64(b'{"alg":"HS256","typ":"JWT"}') + "." + b64(claims.encode())
+    sig = hmac.new(SECRETS["USER_TOKEN_SECRET"].encode(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(sig)}"
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+SOON = int(time.time()) + 3600
+
+
+def _claims(**claims) -> str:
+    return json.dumps(claims)  # Python's json writes NaN and Infinity, as a careless minter would
+
+
 def _alg_none_token(user_id: str) -> str:
     def b64(data: dict) -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
@@ -54,12 +78,26 @@ CREDENTIALS = {
     "expired_token": {"Authorization": f"Bearer {user_token('alice', ttl_s=-3600)}"},
     "token_other_secret": {"Authorization": f"Bearer {user_token('alice', secret='some-other-secret-entirely-xxxxxxxx')}"},
     "alg_none_token": {"Authorization": f"Bearer {_alg_none_token('alice')}"},
+    # Sound signatures over unsound claims: a subject with a trailing newline, times that never end.
+    "token_sub_newline": _bearer(_signed_token(_claims(sub="alice\n", exp=SOON))),
+    "token_exp_1e300": _bearer(_signed_token(_claims(sub="alice", exp=1e300))),
+    "token_exp_infinity": _bearer(_signed_token(_claims(sub="alice", exp=float("inf")))),
+    "token_exp_nan": _bearer(_signed_token(_claims(sub="alice", exp=float("nan")))),
+    "token_nbf_nan": _bearer(_signed_token(_claims(sub="alice", exp=SOON, nbf=float("nan")))),
+    "token_for_a_year": _bearer(user_token("alice", ttl_s=365 * 24 * 3600)),
+    # One credential per request: a valid key beside any Authorization is refused, empty or not.
+    # ("Bearer " arrives as "Bearer": HTTP drops a header value's trailing whitespace.)
+    "valid_key_and_empty_bearer": {"X-API-Key": SERVER_KEY, "X-User-Id": "alice", "Authorization": "Bearer"},
+    "valid_key_and_junk_bearer": {"X-API-Key": SERVER_KEY, "X-User-Id": "alice", "Authorization": "Bearer junk"},
+    "valid_key_and_valid_token": {"X-API-Key": SERVER_KEY, "Authorization": f"Bearer {user_token('alice')}"},
     "valid_key": {"X-API-Key": SERVER_KEY, "X-User-Id": "alice"},
     "valid_key_as_bearer": {"Authorization": f"Bearer {SERVER_KEY}", "X-User-Id": "alice"},
     "valid_token": {"Authorization": f"Bearer {user_token('alice')}"},
 }
 BAD = {"malformed_authorization", "empty_bearer", "wrong_key", "wrong_bearer_key", "expired_token",
-       "token_other_secret", "alg_none_token"}
+       "token_other_secret", "alg_none_token", "token_sub_newline", "token_exp_1e300", "token_exp_infinity",
+       "token_exp_nan", "token_nbf_nan", "token_for_a_year", "valid_key_and_empty_bearer", "valid_key_and_junk_bearer",
+       "valid_key_and_valid_token"}
 
 
 def expected(kind: str, ok: int, credential: str) -> int:
@@ -134,6 +172,9 @@ def test_websocket_upgrade_needs_a_valid_credential(worker):
     assert _ws_status(worker, path + f"?token={user_token('alice', ttl_s=-3600)}") == 401
     assert _ws_status(worker, path + f"?token={_alg_none_token('alice')}") == 401
     assert _ws_status(worker, path, {"X-API-Key": "wrong"}) == 401
+    assert _ws_status(worker, path + f"?token={user_token('alice')}&token={user_token('alice')}") == 401
+    assert _ws_status(worker, path + f"?token={user_token('alice')}", {"X-API-Key": SERVER_KEY}) == 401
+    assert _ws_status(worker, path + f"?token={SERVER_KEY}") == 401  # a key never travels in a URL
     # Valid credentials reach the (empty) object, which does not know the job.
     assert _ws_status(worker, path + f"?token={user_token('alice')}") == 404
     assert _ws_status(worker, path, {"X-API-Key": SERVER_KEY}) == 404

@@ -72,6 +72,31 @@ def test_signatures_are_checked(client):
     assert httpx.get(url).content == b"secret video"
 
 
+def test_numeric_strings_are_bounded_before_conversion(client):
+    # No credential is needed to reach a signed URL's checks: odd numbers there are a 403, never a 500.
+    data = b"0123456789"
+    put_object(client, "alice", "working_videos/n.mp4", data)
+    url = client.get("/api/storage/presigned-url", params={"key": "working_videos/n.mp4"},
+                     headers=token_headers("alice")).json()["url"]
+    for exp in ("9" * 5000, "%C2%B2", "%D9%A1%D9%A0", "1e3", "-1", "0x10"):
+        r = httpx.get(_with_query(url, exp=exp))
+        assert r.status_code == 403 and r.json()["code"] == "forbidden", (exp, r.text)
+    # A Range whose numbers are longer than any size is unsatisfiable or whole, never an error.
+    assert httpx.get(url, headers={"Range": "bytes=" + "9" * 5000 + "-"}).status_code == 416
+    tail = httpx.get(url, headers={"Range": "bytes=-" + "9" * 5000})
+    assert tail.status_code == 206 and tail.content == data
+    for odd in ("bytes=\u0661-".encode(), b"bytes=0-1,3-4", b"bytes=1-2 x"):  # forms not served: the whole object
+        r = httpx.get(url, headers={"Range": odd})
+        assert r.status_code == 200 and r.content == data, odd
+
+
+def test_unknown_methods_on_object_urls(client):
+    url = client.get("/api/storage/presigned-url", params={"key": "working_videos/n.mp4"},
+                     headers=token_headers("alice")).json()["url"]
+    r = httpx.request("QUERY", url)
+    assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD, PUT" and "Traceback" not in r.text
+
+
 def test_expired_url(client):
     put_object(client, "alice", "working_videos/e.mp4", b"x")
     url = client.get("/api/storage/presigned-url", params={"key": "working_videos/e.mp4", "expires_in": 1},

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import time
 from types import SimpleNamespace
 
@@ -20,9 +24,9 @@ def settings(**overrides) -> Settings:
     return Settings.from_env(SimpleNamespace(**{"API_KEYS": KEYS, "USER_TOKEN_SECRET": SECRET, **overrides}))
 
 
-def who(headers: dict, query_token=None, **overrides):
+def who(headers: dict, query_tokens=(), **overrides):
     lower = {k.lower(): v for k, v in headers.items()}
-    return resolve(lower.get, settings(**overrides), time.time(), query_token)
+    return resolve(lower.get, settings(**overrides), time.time(), query_tokens)
 
 
 def test_tokens_round_trip_and_bounds():
@@ -79,7 +83,7 @@ def test_identity_resolution():
     assert who({"X-API-Key": "key-one-1234567890"}).kind == SERVER
     ident = who({"Authorization": f"Bearer {token}"})
     assert (ident.kind, ident.user_id) == (USER, "alice")
-    assert who({}, query_token=token).user_id == "alice"
+    assert who({}, query_tokens=[token]).user_id == "alice"
     assert who({"Authorization": f"Bearer {token}", "X-User-Id": "alice"}).user_id == "alice"
 
 
@@ -94,6 +98,76 @@ def test_identity_refusals(headers, status, code):
     with pytest.raises(AuthError) as exc:
         who(headers)
     assert (exc.value.status, exc.value.code) == (status, code)
+
+
+def _hand_made_token(claims_json: str, secret: str = SECRET) -> str:
+    """A correctly signed HS256 token whose claims are exactly `claims_json` (which may hold NaN etc.)."""
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    header = b64(b'{"alg":"HS256","typ":"JWT"}')
+    signing_input = f"{header}.{b64(claims_json.encode())}"
+    signature = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(signature)}"
+
+
+def test_a_hand_made_token_is_accepted_when_sound():
+    now = int(time.time())
+    assert tokens.verify(SECRET, _hand_made_token(json.dumps({"sub": "alice", "exp": now + 60})), now) == "alice"
+    assert tokens.verify(SECRET, _hand_made_token(json.dumps({"sub": "alice", "exp": now + 60.5, "iat": now,
+                                                               "nbf": now - 5})), now) == "alice"
+
+
+@pytest.mark.parametrize("claims", [
+    '{"sub": "alice\n", "exp": EXP}',  # a user id with a trailing newline is another string, not alice
+    '{"sub": "alice", "exp": 1e300}', '{"sub": "alice", "exp": Infinity}', '{"sub": "alice", "exp": NaN}',
+    '{"sub": "alice", "exp": -Infinity}', '{"sub": "alice", "exp": true}', '{"sub": "alice", "exp": "EXP"}',
+    '{"sub": "alice", "exp": 99999999999999999999}',
+    '{"sub": "alice", "exp": EXP, "iat": NaN}', '{"sub": "alice", "exp": EXP, "iat": 1e300}',
+    '{"sub": "alice", "exp": EXP, "nbf": Infinity}', '{"sub": "alice", "exp": EXP, "nbf": NOW_PLUS_HOUR}',
+    '{"sub": "alice", "exp": EXP, "iat": NOW_PLUS_HOUR}', '{"sub": "alice", "exp": EXP, "iat": -1}',
+    '{"sub": "alice", "exp": EIGHT_DAYS}',  # longer than any token may live
+    '{"sub": "alice", "exp": EXP, "x": ' + "[" * 5000 + "]" * 5000 + "}",  # deep nesting: refused, no RecursionError
+])
+def test_unsound_time_claims_and_subjects_are_refused(claims):
+    now = int(time.time())
+    claims = (claims.replace("NOW_PLUS_HOUR", str(now + 3600)).replace("EIGHT_DAYS", str(now + 8 * 24 * 3600))
+              .replace("EXP", str(now + 600)))
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify(SECRET, _hand_made_token(claims), now)
+
+
+def test_overlong_or_malformed_tokens_are_refused():
+    token, _ = tokens.mint(SECRET, "alice", 600, time.time())
+    for bad in (token + "x" * 5000, token.replace(".", "", 1), token + ".x", "a.b.c", "..", ""):
+        with pytest.raises(tokens.InvalidToken):
+            tokens.verify(SECRET, bad, time.time())
+
+
+@pytest.mark.parametrize("headers", [
+    {"X-API-Key": "key-one-1234567890", "Authorization": "Bearer "},
+    {"X-API-Key": "key-one-1234567890", "Authorization": "Bearer junk"},
+    {"X-API-Key": "key-one-1234567890", "Authorization": "Bearer key-two-1234567890"},
+    {"X-API-Key": "junk", "Authorization": "Bearer key-two-1234567890"},
+    {"X-API-Key": ""},
+    {"Authorization": ""},
+])
+def test_one_credential_at_most(headers):
+    with pytest.raises(AuthError) as exc:
+        who({**headers, "X-User-Id": "bob"})
+    assert (exc.value.status, exc.value.code) == (401, "unauthorized")
+
+
+def test_one_credential_at_most_with_query_tokens_too():
+    token, _ = tokens.mint(SECRET, "alice", 600, time.time())
+    for headers, query_tokens in (({"X-API-Key": "key-one-1234567890"}, [token]),
+                                  ({"Authorization": f"Bearer {token}"}, [token]), ({}, [token, token])):
+        with pytest.raises(AuthError) as exc:
+            who(headers, query_tokens=query_tokens)
+        assert exc.value.status == 401
+    # A server key is never taken from a URL: ?token= is a user token or nothing.
+    with pytest.raises(AuthError):
+        who({}, query_tokens=["key-one-1234567890"])
 
 
 def test_token_user_mismatch_is_403():

@@ -120,6 +120,11 @@ def test_callback_details():
     {"status": "progress", "progress": math.nan}, {"status": "progress", "progress": math.inf},
     {"status": "progress", "message": ["x"]}, {"status": "complete", "output_key": 5},
     {"id": "r", "status": "UNKNOWN"},
+    # Every field is checked whatever the status, so whether a body is valid depends on its shape alone.
+    {"status": "progress", "output_key": "k" * 1025}, {"status": "progress", "output_key": ""},
+    {"id": {}, "status": "FAILED"},
+    {"id": "r", "status": "FAILED", "output": {"progress": "x"}},
+    {"id": "r", "status": "CANCELLED", "output": {"output_key": ["k"]}},
 ])
 def test_malformed_callbacks(body):
     with pytest.raises(InvalidCallback):

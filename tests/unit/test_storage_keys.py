@@ -60,3 +60,10 @@ def test_signed_urls():
     assert not signed_urls.verify("s", "alice/a b.mp4", "GET", "2001", sig, 1999)
     assert not signed_urls.verify("s", "alice/a b.mp4", "GET", "-1", sig, 1999)
     assert not signed_urls.verify("s", "alice/a b.mp4", "GET", None, sig, 1999)
+
+
+@pytest.mark.parametrize("exp", ["9" * 5000, "\u00b2", "\u0661\u0660", "2000\n", " 2000", "2e3", ""])
+def test_signed_url_expiry_is_read_without_converting_what_is_not_a_short_decimal(exp):
+    # No credential is needed to reach this check, so it must answer False, never raise.
+    url = signed_urls.sign("s", "https://w/", "alice/a.mp4", "GET", 2000)
+    assert not signed_urls.verify("s", "alice/a.mp4", "GET", exp, url.split("sig=")[1], 1999)

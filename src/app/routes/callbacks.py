@@ -2,29 +2,72 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
+import bounds
 from app.deps import get_env, get_settings
 from app.errors import ApiError
 from app.jobs_access import job_stub, plain
+from app.json_route import BoundedJsonRoute
+from app.openapi import BOUNDED_JSON_REF
+from app.responses import JSON_BODY_400, errors
+from app.schemas import CallbackReceived
 from auth import callback_sig
+from jobs.callbacks import ERROR_MAX, MESSAGE_MAX, RUNPOD_STATUSES, WORKER_STATUSES
 from settings import Settings
+from storage.keys import MAX_KEY_BYTES
 
-router = APIRouter(tags=["callbacks"])
+router = APIRouter(tags=["callbacks"], route_class=BoundedJsonRoute)
+
+
+def _nullable(schema: dict) -> dict:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+# The body is read by `jobs.callbacks` in the job's object, not by pydantic; this states what it accepts.
+_NUMBER = {"type": "number", "minimum": -bounds.MAX_INT, "maximum": bounds.MAX_INT}
+CALLBACK_BODY_SCHEMA = {"anyOf": [
+    {"title": "WorkerReport", "type": "object", "required": ["status"], "additionalProperties": BOUNDED_JSON_REF,
+     "properties": {
+        "status": {"enum": list(WORKER_STATUSES)},
+        "progress": _nullable({**_NUMBER, "description": "Clamped to 0-100; a lower value than the stored one is ignored"}),
+        "message": _nullable({"type": "string", "description": f"Cut to {MESSAGE_MAX} characters"}),
+        "output_key": _nullable({"type": "string", "minLength": 1, "maxLength": MAX_KEY_BYTES,
+                                 "description": "Relative, or with the job's user prefix; must stay inside it"}),
+        "error": {**BOUNDED_JSON_REF, "description": f"Any JSON; kept as text, cut to {ERROR_MAX} characters"}}},
+    {"title": "RunPodStatus", "type": "object", "required": ["status"], "additionalProperties": BOUNDED_JSON_REF,
+     "properties": {
+        "id": {"type": "string"},
+        "status": {"enum": list(RUNPOD_STATUSES)},
+        "output": {"description": "The GPU worker's output: its `output_key` completes the job on COMPLETED, its "
+                              "`progress` counts while IN_PROGRESS, `{\"status\": \"error\", \"error\"}` fails it",
+                   "anyOf": [{"type": "object", "additionalProperties": BOUNDED_JSON_REF, "properties": {
+                       "output_key": _nullable({"type": "string", "minLength": 1, "maxLength": MAX_KEY_BYTES}),
+                       "progress": _nullable(_NUMBER), "status": BOUNDED_JSON_REF, "error": BOUNDED_JSON_REF}},
+                       {"type": ["null", "boolean", "string", "number", "array"], "items": BOUNDED_JSON_REF,
+                        "minimum": -bounds.MAX_INT, "maximum": bounds.MAX_INT}]},
+        "error": {**BOUNDED_JSON_REF, "description": f"Any JSON; kept as text, cut to {ERROR_MAX} characters"}}},
+]}
+_DESCRIPTION = (
+    "Either the GPU worker's report or RunPod's own webhook body. Authorised only by `sig` (an API key does not "
+    "replace it). The body follows the JSON body rules (400). A body of the wrong shape (wrong types, unknown "
+    "status), or whose output_key breaks the key rules or leaves the job's user prefix, is 422, checked after the "
+    "job is found (404 first). A report after a terminal state answers 200 with `ignored`.")
+_RESPONSES = {200: {"model": CallbackReceived}, **errors(400, 401, 404, 413, 422, 500, notes={
+    400: JSON_BODY_400, 401: "Missing or invalid `sig`", 404: "`not_found`: no such job",
+    500: "`config_error` (CALLBACK_SECRET is not set) or `internal_error`"})}
 
 
 async def _handle(request: Request, job_id: str, sig: str | None, settings: Settings) -> dict:
     # The signature is the only credential: an API key does not replace it.
     if not callback_sig.verify(settings.secret("CALLBACK_SECRET"), job_id, sig):
         raise ApiError(401, "Missing or invalid callback signature", "unauthorized")
-    raw = await request.body()
     try:
-        body = json.loads(raw)
-    except ValueError:
-        raise ApiError(400, "Request body is not valid JSON", "invalid_json") from None
+        body = bounds.parse_json(await request.body())
+    except bounds.JsonRejected as exc:
+        raise ApiError(400, str(exc), exc.code) from None
     answer = plain(await job_stub(get_env(request), job_id).callback(body))
     if answer.get("error") == "not_found":
         raise ApiError(404, "Unknown job", "not_found")
@@ -35,16 +78,22 @@ async def _handle(request: Request, job_id: str, sig: str | None, settings: Sett
     return answer
 
 
-Sig = Annotated[str | None, Query(description="hex HMAC-SHA256(CALLBACK_SECRET, job_id)")]
+# Patterns are documentation: a job id or signature that does not match is answered as a wrong one (401).
+CallbackJobId = Annotated[str, Path(json_schema_extra={"pattern": bounds.anchored(bounds.JOB_ID_PATTERN)})]
+Sig = Annotated[str | None, Query(description="hex HMAC-SHA256(CALLBACK_SECRET, job_id)",
+                                  json_schema_extra={"pattern": bounds.anchored(bounds.CALLBACK_SIG_PATTERN)})]
+_OPENAPI = {"requestBody": {"required": True, "content": {"application/json": {"schema": CALLBACK_BODY_SCHEMA}}}}
 
 
-@router.post("/api/runpod/callback/{job_id}", summary="RunPod webhook / GPU worker progress")
-async def runpod_callback(request: Request, job_id: str, sig: Sig = None,
+@router.post("/api/runpod/callback/{job_id}", summary="RunPod webhook / GPU worker progress",
+             description=_DESCRIPTION, responses=_RESPONSES, openapi_extra=_OPENAPI)
+async def runpod_callback(request: Request, job_id: CallbackJobId, sig: Sig = None,
                           settings: Settings = Depends(get_settings)) -> dict:
     return await _handle(request, job_id, sig, settings)
 
 
-@router.post("/api/jobs/{job_id}/do", summary="GPU worker progress (seed path)")
-async def job_do_callback(request: Request, job_id: str, sig: Sig = None,
+@router.post("/api/jobs/{job_id}/do", summary="GPU worker progress (seed path)",
+             description=_DESCRIPTION, responses=_RESPONSES, openapi_extra=_OPENAPI)
+async def job_do_callback(request: Request, job_id: CallbackJobId, sig: Sig = None,
                           settings: Settings = Depends(get_settings)) -> dict:
     return await _handle(request, job_id, sig, settings)

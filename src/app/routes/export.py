@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import time
@@ -14,16 +16,31 @@ from fastapi.responses import JSONResponse
 from app.deps import get_env, get_settings, public_base_url
 from app.errors import ApiError
 from app.jobs_access import index_stub, job_stub, plain, tell_index
+from app.json_route import BoundedJsonRoute
+from app.responses import errors
+from app.schemas import JobPage, JobStatus, StartAccepted
 from app.security import current_user
 from bindings import r2
+from bounds import JOB_ID_PATTERN, anchored, parse_json
 from jobs.model import STATUSES, output_key_for
 from jobs.params import EXPORT_TYPES, START_MODELS, StartBody
 from settings import Settings
 from storage import keys, urls
 
-router = APIRouter(prefix="/api/export", tags=["export jobs"])
+router = APIRouter(prefix="/api/export", tags=["export jobs"], route_class=BoundedJsonRoute)
 ExportType = Literal["overlay", "framing", "annotate"]
-JobId = Annotated[str, Path(description="The job id returned by start")]
+# The pattern is documentation: an id that cannot be a job's is answered 404 like an unknown one.
+JobId = Annotated[str, Path(description="The job id returned by start",
+                            json_schema_extra={"pattern": anchored(JOB_ID_PATTERN)})]
+_UNKNOWN_JOB = {404: "`not_found`: no such job, or another user's (its existence is not revealed)"}
+START_DESCRIPTION = (
+    "Checks beyond the schema: `input_key` must follow the key rules (400 `invalid_key`: relative, no empty, `.` "
+    "or `..` segment, no backslash or control/format character, at most 1024 bytes with the user prefix) and name a "
+    "stored object (400 `input_not_found`); overlay regions need `end_frame >= start_frame` and annotate clips "
+    "`end_time > start_time` (422). Unknown fields in `params` are passed to the GPU worker, held to the JSON body "
+    "rules. Reusing an `Idempotency-Key` with another body is 409 `idempotency_key_reused`; a replay answers the "
+    "first job with `Idempotent-Replayed: true`. A service not configured to run jobs answers 500 `config_error` "
+    "before creating anything.")
 
 
 
@@ -101,8 +118,13 @@ def _start_route(export_type: str, model: type[StartBody]) -> None:
 
     # With postponed annotations `body: model` is the string "model"; give FastAPI the class itself.
     start_export.__annotations__["body"] = model
-    router.add_api_route(f"/{export_type}/start", start_export, methods=["POST"], status_code=202,
-                         summary=f"Start a {export_type} export", name=f"start_{export_type}_export")
+    router.add_api_route(
+        f"/{export_type}/start", start_export, methods=["POST"], status_code=202,
+        summary=f"Start a {export_type} export", name=f"start_{export_type}_export",
+        description=START_DESCRIPTION, responses={202: {"model": StartAccepted}, **errors(
+            401, 403, 409, 422, 500, json_body=True, user_scoped=True, notes={
+                400: "`invalid_key`, `input_not_found` (see the description)",
+                409: "`idempotency_key_reused`"})})
 
 
 for _type, _model in START_MODELS.items():
@@ -116,33 +138,52 @@ async def _status(request: Request, job_id: str, user_id: str, export_type: str 
     return job
 
 
-@router.get("/status/{job_id}", summary="A job's status")
+@router.get("/status/{job_id}", summary="A job's status",
+            responses={200: {"model": JobStatus}, **errors(401, 403, 404, 500, user_scoped=True, notes=_UNKNOWN_JOB)})
 async def job_status(request: Request, job_id: JobId, user_id: str = Depends(current_user)) -> dict:
     return await _status(request, job_id, user_id)
 
 
-@router.get("/{export_type}/status/{job_id}", summary="A job's status (per-type alias)")
+@router.get("/{export_type}/status/{job_id}", summary="A job's status (per-type alias)",
+            responses={200: {"model": JobStatus},
+                       **errors(401, 403, 404, 422, 500, user_scoped=True, notes=_UNKNOWN_JOB)})
 async def typed_job_status(request: Request, export_type: ExportType, job_id: JobId,
                            user_id: str = Depends(current_user)) -> dict:
     return await _status(request, job_id, user_id, export_type)
 
 
-@router.get("/jobs", summary="The caller's jobs, newest first")
+@router.get("/jobs", summary="The caller's jobs, newest first",
+            responses={200: {"model": JobPage}, **errors(401, 403, 422, 500, user_scoped=True, notes={
+                400: "`invalid_cursor`: a cursor this API did not issue"})})
 async def list_jobs(
     request: Request,
     user_id: str = Depends(current_user),
     status: Annotated[Literal[STATUSES] | None, Query()] = None,  # type: ignore[valid-type]
     type: Annotated[Literal[EXPORT_TYPES] | None, Query()] = None,  # type: ignore[valid-type]  # noqa: A002
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor of the previous page")] = None,
 ) -> dict:
+    if cursor is not None:
+        _check_cursor(cursor)
     page = plain(await index_stub(get_env(request), user_id).list_jobs(status, type, limit, cursor))
     if "error" in page:
         raise ApiError(400, page["error"], "invalid_cursor")
     return page
 
 
-@router.post("/jobs/{job_id}/cancel", summary="Cancel a job")
+def _check_cursor(cursor: str) -> None:
+    """Refuse a cursor that is not base64url JSON within the JSON body rules before it reaches the
+    job index, whose SQL must never bind an integer beyond the safe range (the index checks its shape)."""
+    try:
+        parse_json(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error):  # JsonRejected is a ValueError
+        raise ApiError(400, "cursor is not one this API returned", "invalid_cursor") from None
+
+
+@router.post("/jobs/{job_id}/cancel", summary="Cancel a job",
+             responses={200: {"model": JobStatus}, **errors(401, 403, 404, 409, 500, user_scoped=True, notes={
+                 **_UNKNOWN_JOB, 409: "`already_finished`: the job is complete, error or cancelled; the body "
+                                      "also carries the `job`"})})
 async def cancel_job(request: Request, job_id: JobId, user_id: str = Depends(current_user)) -> dict:
     env = get_env(request)
     answer = plain(await job_stub(env, job_id).cancel(user_id))

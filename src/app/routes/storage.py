@@ -10,19 +10,30 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.deps import get_settings, public_base_url
 from app.errors import ApiError
+from app.json_route import BoundedJsonRoute
+from app.responses import errors
 from app.security import current_user
+from bounds import anchored, integer
 from settings import Settings
 from storage import keys, urls
 
-router = APIRouter(prefix="/api/storage", tags=["storage"])
+router = APIRouter(prefix="/api/storage", tags=["storage"], route_class=BoundedJsonRoute)
 DEFAULT_EXPIRES_S = 3600
+# type/subtype of RFC 9110 token characters, then parameters of printable ASCII (no control characters).
+_MIME_CHARS = r"[A-Za-z0-9!#$&^_.+-]+"
+CONTENT_TYPE_PATTERN = anchored(rf"{_MIME_CHARS}/{_MIME_CHARS}(?:[ \t]*;[ -~]*)?")
+# Key rules are checked by `storage.keys` (400 `invalid_key`); the schema states the length bound.
+KEY_SCHEMA = {"minLength": 1, "maxLength": keys.MAX_KEY_BYTES}
+KEY_RULES = (f"Keys are relative to the caller's prefix; refused with 400 `invalid_key` when absolute, with an empty, "
+             f"`.` or `..` segment, a backslash, a control or invisible format character, or over "
+             f"{keys.MAX_KEY_BYTES} bytes with the `{{user_id}}/` prefix.")
 
 
 class UploadUrlRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    key: str = Field(description="Relative key, e.g. working_videos/clip.mp4")
-    content_type: str | None = Field(None, max_length=200, pattern=r"^[\w.+-]+/[\w.+-]+(\s*;.*)?$")
-    expires_in: int = Field(DEFAULT_EXPIRES_S, ge=1, le=urls.MAX_EXPIRES_S, strict=True)
+    key: str = Field(description="Relative key, e.g. working_videos/clip.mp4", json_schema_extra=KEY_SCHEMA)
+    content_type: str | None = Field(None, max_length=200, pattern=CONTENT_TYPE_PATTERN)
+    expires_in: integer(1, urls.MAX_EXPIRES_S) = DEFAULT_EXPIRES_S
 
 
 class SignedUrl(BaseModel):
@@ -48,10 +59,15 @@ def _iso(dt) -> str:
     return dt.isoformat().replace("+00:00", "Z")
 
 
-@router.get("/presigned-url", response_model=SignedUrl, summary="A download URL for one of the caller's objects")
+_KEY_400 = {400: "`invalid_key`: the key breaks a key rule"}
+
+
+@router.get("/presigned-url", response_model=SignedUrl, summary="A download URL for one of the caller's objects",
+            description=KEY_RULES + " The object need not exist: its GET answers 404 then.",
+            responses=errors(401, 403, 422, 500, user_scoped=True, notes=_KEY_400))
 async def presigned_url(
     request: Request,
-    key: Annotated[str, Query(description="Relative key")],
+    key: Annotated[str, Query(description="Relative key", json_schema_extra=KEY_SCHEMA)],
     expires_in: Annotated[int, Query(ge=1, le=urls.MAX_EXPIRES_S)] = DEFAULT_EXPIRES_S,
     user_id: str = Depends(current_user),
     settings: Settings = Depends(get_settings),
@@ -61,7 +77,9 @@ async def presigned_url(
     return SignedUrl(url=url, key=key, expires_at=_iso(expires), method="GET")
 
 
-@router.post("/upload-url", response_model=UploadUrl, summary="An upload (PUT) URL for one of the caller's keys")
+@router.post("/upload-url", response_model=UploadUrl, summary="An upload (PUT) URL for one of the caller's keys",
+             description=KEY_RULES + " `database.sqlite` is the service's own and cannot be uploaded over.",
+             responses=errors(401, 403, 422, 500, json_body=True, user_scoped=True, notes=_KEY_400))
 async def upload_url(
     request: Request,
     body: UploadUrlRequest,

@@ -1,0 +1,93 @@
+"""/openapi.json: FastAPI's document, completed.
+
+- FastAPI adds a 422 with its own `{"detail"}` schema to every operation with parameters; this API
+  answers its own error body, listed per route (`app.responses`), so those are removed.
+- Worker-signed object URLs, which the entry point serves outside FastAPI, are plain HTTP and are
+  documented here by hand. The job WebSocket (`GET /api/jobs/{job_id}/ws`, also the entry point's)
+  is left out: OpenAPI cannot describe a WebSocket's messages, and an HTTP fuzzer cannot upgrade;
+  docs/api.md describes it, and the integration tests cover its refusals.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+import bounds
+
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+BOUNDED_JSON_REF = {"$ref": "#/components/schemas/BoundedJson"}
+# What any JSON value in a body may be (`bounds.parse_json`): the depth bound is in the description only.
+BOUNDED_JSON = {
+    "description": f"Any JSON value within the JSON body rules: numbers within ±{bounds.MAX_INT}, no NaN or "
+                   f"Infinity, arrays and objects nested at most {bounds.MAX_JSON_DEPTH} deep in the whole body",
+    "anyOf": [{"type": "null"}, {"type": "boolean"}, {"type": "string"},
+              {"type": "number", "minimum": -bounds.MAX_INT, "maximum": bounds.MAX_INT},
+              {"type": "array", "items": BOUNDED_JSON_REF},
+              {"type": "object", "additionalProperties": BOUNDED_JSON_REF}],
+}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": _ERROR}
+
+
+def _object_url() -> dict[str, Any]:
+    params = [
+        {"name": "key", "in": "path", "required": True, "description": "The full key, with the user prefix",
+         "schema": {"type": "string"}},
+        {"name": "exp", "in": "query", "required": True, "description": "Expiry, unix seconds",
+         "schema": {"type": "string", "pattern": "^[0-9]{1,16}$"}},
+        {"name": "sig", "in": "query", "required": True,
+         "description": 'hex HMAC-SHA256(URL_SIGNING_SECRET, "{METHOD}\\n{key}\\n{exp}")',
+         "schema": {"type": "string", "pattern": "^[0-9A-Fa-f]{64}$"}},
+    ]
+    refused = {"403": _error("`forbidden`: missing, invalid or expired signature"),
+               "500": _error("`config_error` (URL_SIGNING_SECRET is not set) or `internal_error`")}
+    described = ("Served by the entry point for Worker-signed URLs (local mode, no R2 S3 keys); bodies stream "
+                 "to and from R2. The URL comes from /api/storage/presigned-url or /api/storage/upload-url.")
+    return {
+        "parameters": params,
+        "get": {"tags": ["storage"], "summary": "Download an object (Worker-signed URL)", "operationId": "object_get",
+                "description": described + " A GET signature also allows HEAD; a single `Range: bytes=` is served.",
+                "responses": {"200": {"description": "The object", "content": {"*/*": {}}},
+                              "206": {"description": "The requested range", "content": {"*/*": {}}},
+                              "404": _error("`not_found`: no such object"),
+                              "416": _error("`range_not_satisfiable`"), **refused}},
+        "put": {"tags": ["storage"], "summary": "Upload an object (Worker-signed URL)", "operationId": "object_put",
+                "description": described + " Needs Content-Length; the Content-Type is stored with the object.",
+                "requestBody": {"required": True, "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
+                "responses": {"200": {"description": "Stored", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["key", "size", "etag"], "properties": {
+                        "key": {"type": "string"}, "size": {"type": "integer"}, "etag": {"type": "string"}}}}}},
+                    "411": _error("`length_required`: no Content-Length"),
+                    "413": _error(f"`payload_too_large`: over {bounds.MAX_UPLOAD_BYTES} bytes (R2's single-PUT limit)"),
+                    **refused}},
+    }
+
+
+def complete(schema: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI's document with its own 422s removed and the entry point's routes added."""
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            ref = responses.get("422", {}).get("content", {}).get("application/json", {}).get("schema", {}).get("$ref")
+            if ref == "#/components/schemas/HTTPValidationError":
+                del responses["422"]
+    for name in ("HTTPValidationError", "ValidationError"):
+        schema["components"]["schemas"].pop(name, None)
+    schema["components"]["schemas"]["BoundedJson"] = BOUNDED_JSON
+    schema["paths"]["/api/storage/object/{key}"] = _object_url()
+    return schema
+
+
+def install_openapi(api: FastAPI) -> None:
+    generate = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            api.openapi_schema = complete(generate())
+        return api.openapi_schema
+
+    api.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,79 @@
+"""The documented shapes of successful answers (for /openapi.json; routes return plain dicts).
+
+Optional fields are absent rather than null where API.md says they appear only sometimes; the
+models say so with `None` defaults, and extra fields are allowed so a field added later is no
+breaking change for clients that validate.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from jobs.model import STATUSES
+from jobs.params import EXPORT_TYPES
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra={"additionalProperties": True})
+
+
+class Health(_Open):
+    status: Literal["ok"]
+    env: str
+
+
+class JobStatus(_Open):
+    job_id: str
+    type: Literal[EXPORT_TYPES]  # type: ignore[valid-type]
+    status: Literal[STATUSES]  # type: ignore[valid-type]
+    progress: int = Field(ge=0, le=100)
+    project_id: int
+    input_key: str
+    message: str | None = None
+    output_key: str | None = Field(None, description="Only when complete")
+    output_url: str | None = Field(None, description="Only when complete: /api/storage/presigned-url?key=...")
+    error: str | None = Field(None, description="Only when status is error")
+    created_at: str
+    updated_at: str
+    started_at: str | None = None
+    completed_at: str | None = None
+
+
+class StartAccepted(_Open):
+    job_id: str
+    status: Literal[STATUSES]  # type: ignore[valid-type]
+    websocket_url: str
+    status_url: str
+    job: JobStatus
+
+
+class JobPage(_Open):
+    jobs: list[JobStatus]
+    next_cursor: str | None
+
+
+class CallbackReceived(_Open):
+    received: Literal[True]
+    status: Literal[STATUSES]  # type: ignore[valid-type]
+    progress: int = Field(ge=0, le=100)
+    ignored: Literal["terminal", "duplicate", "stale"] | None = None
+
+
+class FinalVideo(_Open):
+    id: int
+    project_id: int | None
+    game_id: int | None
+    name: str
+    video_path: str
+    thumbnail_path: str | None
+    source_type: str
+    duration: float | None
+    file_size: int | None
+    created_at: str | None
+    export_job_id: str | None
+
+
+class Downloads(_Open):
+    downloads: list[FinalVideo]
