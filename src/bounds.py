@@ -28,11 +28,12 @@ MAX_CREDENTIAL_CHARS = 4096  # an API key or a user token (ours are ~200 charact
 
 USER_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"  # safe as an R2 key prefix
 JOB_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"  # ids this service makes are 32 hex characters
-CALLBACK_SIG_PATTERN = r"[0-9A-Fa-f]{64}"  # hex HMAC-SHA256
+HMAC_HEX_PATTERN = r"[0-9A-Fa-f]{64}"  # a hex HMAC-SHA256: callback and signed-URL signatures
 _USER_ID = re.compile(USER_ID_PATTERN)
 _JOB_ID = re.compile(JOB_ID_PATTERN)
 _DIGITS = re.compile(r"[0-9]+")
 _SAFE_DIGITS = len(str(MAX_INT))
+DECIMAL_PATTERN = rf"[0-9]{{1,{_SAFE_DIGITS}}}"  # what read_decimal reads in full (OpenAPI states it)
 
 
 def anchored(pattern: str) -> str:

@@ -38,10 +38,10 @@ def _object_url() -> dict[str, Any]:
         {"name": "key", "in": "path", "required": True, "description": "The full key, with the user prefix",
          "schema": {"type": "string"}},
         {"name": "exp", "in": "query", "required": True, "description": "Expiry, unix seconds",
-         "schema": {"type": "string", "pattern": "^[0-9]{1,16}$"}},
+         "schema": {"type": "string", "pattern": bounds.anchored(bounds.DECIMAL_PATTERN)}},
         {"name": "sig", "in": "query", "required": True,
          "description": 'hex HMAC-SHA256(URL_SIGNING_SECRET, "{METHOD}\\n{key}\\n{exp}")',
-         "schema": {"type": "string", "pattern": "^[0-9A-Fa-f]{64}$"}},
+         "schema": {"type": "string", "pattern": bounds.anchored(bounds.HMAC_HEX_PATTERN)}},
     ]
     refused = {"403": _error("`forbidden`: missing, invalid or expired signature"),
                "500": _error("`config_error` (URL_SIGNING_SECRET is not set) or `internal_error`")}

@@ -22,7 +22,8 @@ async def request(method: str, url: str, *, headers: dict[str, str] | None = Non
     all_headers = dict(headers or {})
     body = None
     if json_body is not None:
-        body = json.dumps(json_body)
+        # NaN and Infinity are not JSON: never send them (inputs are refused with them long before).
+        body = json.dumps(json_body, allow_nan=False)
         all_headers.setdefault("Content-Type", "application/json")
     try:
         resp = await fetch(url, method=method, headers=all_headers, body=body,

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bounds import integer, number
+from bounds import anchored, integer, number
 
 EXPORT_TYPES = ("overlay", "framing", "annotate")
 Number = number()
@@ -36,7 +36,7 @@ class HighlightRegion(BaseModel):
     radius_x: Positive
     radius_y: Positive
     opacity: number(ge=0, le=1) | None = None
-    color: Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$")] | None = None
+    color: Annotated[str, Field(pattern=anchored(r"#[0-9A-Fa-f]{6}(?:[0-9A-Fa-f]{2})?"))] | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> HighlightRegion:

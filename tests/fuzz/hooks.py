@@ -23,12 +23,13 @@ import re
 
 import schemathesis
 
+from bounds import HMAC_HEX_PATTERN
 from tests.conftest import SECRETS
 
 UPLOADED_KEY = "working_videos/fuzz-input.mp4"
 _CALLBACK_PATHS = ("/api/runpod/callback/{job_id}", "/api/jobs/{job_id}/do")
 _START = re.compile(r"/api/export/(overlay|framing|annotate)/start")
-_HEX64 = re.compile(r"[0-9A-Fa-f]{64}")
+_HEX64 = re.compile(HMAC_HEX_PATTERN)
 
 
 def _sign_callback(case) -> None:

@@ -73,10 +73,11 @@ def run_schemathesis(base_url: str, *, max_examples: int, work_dir: Path, worker
         command += ["--seed", str(seed)]
     if phases is not None:
         command += ["--phases", phases]
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.fuzz.hooks", "PYTHONPATH": str(REPO),
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.fuzz.hooks",
+           "PYTHONPATH": os.pathsep.join((str(REPO), str(REPO / "src"))),
            "FUZZ_API_KEY": SERVER_KEY, "FUZZ_STATUS_LOG": str(status_log)}
     proc = subprocess.run(command, cwd=work_dir, env=env, capture_output=True, text=True, timeout=timeout_s)
-    reports = sorted(report_dir.glob("*.json"))
+    reports = [r for r in sorted(report_dir.glob("*.json")) if r.stat().st_size]  # empty if the run was cut short
     report = json.loads(reports[-1].read_text()) if reports else {}
     statuses: Counter = Counter()
     if status_log.exists():

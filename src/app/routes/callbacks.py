@@ -81,7 +81,7 @@ async def _handle(request: Request, job_id: str, sig: str | None, settings: Sett
 # Patterns are documentation: a job id or signature that does not match is answered as a wrong one (401).
 CallbackJobId = Annotated[str, Path(json_schema_extra={"pattern": bounds.anchored(bounds.JOB_ID_PATTERN)})]
 Sig = Annotated[str | None, Query(description="hex HMAC-SHA256(CALLBACK_SECRET, job_id)",
-                                  json_schema_extra={"pattern": bounds.anchored(bounds.CALLBACK_SIG_PATTERN)})]
+                                  json_schema_extra={"pattern": bounds.anchored(bounds.HMAC_HEX_PATTERN)})]
 _OPENAPI = {"requestBody": {"required": True, "content": {"application/json": {"schema": CALLBACK_BODY_SCHEMA}}}}
 
 
