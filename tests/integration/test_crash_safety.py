@@ -141,6 +141,7 @@ def crash_worker(tmp_path, fake_runpod):
     w.stop()
 
 
+@pytest.mark.timeout(600)  # ten kills and restarts of ~13 s each, then the jobs settle
 def test_sigkill_at_many_points_loses_nothing(crash_worker, fake_runpod, tmp_path):
     fake_runpod.mode = "ok"
     fake_runpod.complete_all = False
