@@ -558,7 +558,8 @@ def test_a_replay_creates_the_job_a_dead_first_request_had_claimed(make_worker, 
                    headers={**token_headers("alice"), "Idempotency-Key": "k-dead"})
         assert r.status_code == 202, r.text
         assert r.json()["job_id"] == claimed and r.headers.get("idempotent-replayed") == "true"
-        assert status(c, claimed)["status"] == "processing"
+        # The job's alarm submits it right after the 202: under load, a moment later.
+        wait_for(lambda: status(c, claimed)["status"] == "processing")
         jobs = c.get("/api/export/jobs", headers=token_headers("alice")).json()["jobs"]
         assert [j["job_id"] for j in jobs] == [claimed]
     assert sum(run["input"]["job_id"] == claimed for run in fake_runpod.runs) == 1
