@@ -74,7 +74,10 @@ export function when(value) {
   return Number.isNaN(date.getTime()) ? String(value) : date.toLocaleString();
 }
 
-/** Run `task` every `ms` while the tab is visible; at once when it becomes visible again. → {stop, now} */
+/**
+ * Run `task` every `ms` while the tab is visible, and at once when it becomes visible again; `ms` null:
+ * only when asked (`now()`). Runs never overlap. → {stop, now}
+ */
 export function whileVisible(task, ms) {
   let timer = null;
   let stopped = false;
@@ -82,7 +85,7 @@ export function whileVisible(task, ms) {
   let again = false; // asked for while a run was under way: one more run right after it, never two at once
   const schedule = () => {
     clearTimeout(timer);
-    if (!stopped && !document.hidden) timer = setTimeout(run, ms);
+    if (!stopped && !document.hidden && ms !== null) timer = setTimeout(run, ms);
   };
   const run = async () => {
     clearTimeout(timer);
