@@ -26,15 +26,12 @@ import httpx
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from percentiles import pct  # noqa: E402
+
 from tests.conftest import SERVER_KEY, worker_env  # noqa: E402
 from tests.worker_process import worker as make_worker  # noqa: E402
 
 KEY = {"X-API-Key": SERVER_KEY}
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 async def one_round(base_url: str, jobs: int, claimers: int) -> dict:
