@@ -14,7 +14,7 @@ from app.docs_page import DOCS_PATH, install_docs
 from app.errors import install_error_handlers
 from app.guard import GuardMiddleware
 from app.openapi import install_openapi
-from app.routes import auth, callbacks, downloads, export, health, storage
+from app.routes import auth, callbacks, downloads, export, health, queue, storage
 
 
 def create_api() -> FastAPI:
@@ -33,6 +33,7 @@ def create_api() -> FastAPI:
     api.include_router(callbacks.router)
     api.include_router(storage.router)
     api.include_router(downloads.router)
+    api.include_router(queue.router)
     install_openapi(api)
     install_docs(api)
     return api
