@@ -74,6 +74,14 @@ export function when(value) {
   return Number.isNaN(date.getTime()) ? String(value) : date.toLocaleString();
 }
 
+/** Like `when`, shorter: the time alone for today (a table cell), the date too otherwise. */
+export function whenShort(value) {
+  if (value === null || value === undefined || value === "") return "—";
+  const date = typeof value === "number" ? new Date(value * 1000) : new Date(value);
+  if (Number.isNaN(date.getTime())) return String(value);
+  return date.toDateString() === new Date().toDateString() ? date.toLocaleTimeString() : date.toLocaleString();
+}
+
 /**
  * Run `task` every `ms` while the tab is visible, and at once when it becomes visible again; `ms` null:
  * only when asked (`now()`). Runs never overlap. → {stop, now}

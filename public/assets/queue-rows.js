@@ -1,5 +1,5 @@
 // The cells of one encode-queue row on /view-jobs/ (the row's fields: docs/api.md "Encode queue").
-import { h, when } from "/assets/common.js";
+import { h, when, whenShort } from "/assets/common.js";
 
 /** What the lease column says at server time `now` (unix s): {text, kind}. */
 export function leaseText(row, now) {
@@ -20,7 +20,7 @@ const text = (value) => (value === null || value === undefined || value === "" ?
 export function rowCells(row, { remove, requeue }) {
   const times = [["created", row.created_at], ["started", row.started], ["finished", row.finished]]
     .filter(([, t]) => t !== null && t !== undefined)
-    .map(([label, t]) => h("div", { className: "small" }, `${label} ${when(t)}`));
+    .map(([label, t]) => h("div", { className: "small", title: when(t) }, `${label} ${whenShort(t)}`));
   const lease = h("td", { className: "lease" }, h("span", { className: "muted" }, "—"));
   if (row.status === "in_progress") {
     lease.append(h("div", { className: "small muted" }, `${text(row.lease_s)} s lease`),
@@ -36,13 +36,13 @@ export function rowCells(row, { remove, requeue }) {
   del.addEventListener("click", remove);
   actions.append(del);
   return [
-    h("td", { className: "mono" }, String(row.id)),
+    h("td", { className: "id mono" }, String(row.id)),
     h("td", { className: "file" }, row.file_name),
     h("td", {}, `${text(row.crf)} / ${text(row.preset)}`),
     h("td", {}, h("span", { className: `status status-${row.status}` }, row.status.replace("_", " "))),
     h("td", { className: "attempts" }, `${row.attempts}/${row.max_attempts}`),
     lease,
-    h("td", {}, times),
+    h("td", { className: "times" }, times),
     h("td", { className: "error-text" }, text(row.error)),
     actions,
   ];

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from urllib.parse import urlsplit
 
 import httpx
@@ -12,6 +11,7 @@ from playwright.sync_api import expect
 
 from tests.browser.support import screenshot
 from tests.conftest import put_object, token_headers, user_token
+from tests.waiting import wait_for
 
 INPUT_KEY = "working_videos/match.mp4"
 PARAMS = {
@@ -20,14 +20,6 @@ PARAMS = {
     "framing": {"crop_keyframes": [{"frame": 0, "x": 0, "y": 0, "width": 608, "height": 1080}], "fps": 30},
     "annotate": {"clips": [{"start_time": 1.5, "end_time": 9, "name": "Goal"}]},
 }
-
-
-def wait_until(predicate, timeout: float = 15.0) -> None:
-    """For conditions outside the browser (the fake RunPod's records): checked until true or timed out."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def test_docs_render_offline_from_the_workers_own_assets(page, traffic, worker):
@@ -186,7 +178,7 @@ def test_cancel_from_the_dashboard(page, client, fake_runpod, user_with_input):
     expect(row.locator(".status")).to_have_text("cancelled")
     expect(row.locator("button.cancel")).to_be_hidden()
     assert api_status(client, user, job_id)["status"] == "cancelled"
-    wait_until(lambda: runpod_id in fake_runpod.cancel_calls)
+    wait_for(lambda: runpod_id in fake_runpod.cancel_calls, what="RunPod's cancel call")
 
 
 def test_dashboard_shows_each_state_and_errors_plainly(page, client, fake_runpod):

@@ -163,6 +163,16 @@ def test_pages_of_rows_and_filters(page, client, queue):
     expect(page.locator("#range")).to_have_text("1–43 of 43")
     expect(page.locator('#stats button[data-status="finished"] .count')).to_have_text("2")
 
+    # On a phone the table scrolls inside its box; the page itself never scrolls sideways.
+    page.set_viewport_size({"width": 360, "height": 740})
+    for path in ("/view-jobs/", "/add-jobs/"):
+        page.goto(f"{path}?queue={queue}")
+        expect(page.locator("#key-saved")).to_be_visible()
+        if path == "/view-jobs/":
+            expect(page.locator("#rows tr")).to_have_count(20)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360, path
+        screenshot(page, f"phone{path.replace('/', '-')}", full_page=True)
+
 
 def test_auto_refresh_follows_the_queue_pauses_when_hidden_and_turns_off(page, client, queue, traffic):
     # The page's own clock is Playwright's: timers run when the test says, so nothing here sleeps.
@@ -211,6 +221,7 @@ def test_add_jobs_shows_the_apis_errors(page, client, queue):
     page.get_by_role("button", name="Save key").click()
     page.get_by_role("button", name="Add job", exact=True).click()
     expect(page.locator("#error")).to_contain_text("HTTP 401, unauthorized")
+    expect(page.locator("#error")).to_contain_text("Check the server API key above")
     screenshot(page, "add-jobs-401")
 
     page.get_by_role("button", name="Change key").click()
@@ -226,6 +237,7 @@ def test_add_jobs_shows_the_apis_errors(page, client, queue):
     page.locator("#bulk-submit").click()
     expect(page.locator("#error")).to_contain_text("HTTP 422, validation_error")
     expect(page.locator("#error")).to_contain_text("max_attempts")
+    screenshot(page, "add-jobs-422")
     assert rows_of(client, queue) == []  # all or nothing: nothing was added by any of these
 
     page.get_by_role("button", name="Forget key").click()
