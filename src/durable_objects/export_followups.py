@@ -23,7 +23,7 @@ from jobs.runpod import RunPodClient
 from jobs.state import Outcome, apply, finish, start_processing
 from jobs.store import JobStore
 from jobs.submission import runpod_input
-from outbound import Transport
+from outbound import Transport, first_line
 from settings import Settings
 from storage import keys, user_db
 
@@ -37,12 +37,6 @@ SUBMIT_WAITING_MESSAGE = "Waiting for the GPU service; retrying"
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def first_line(exc: BaseException) -> str:
-    """An error for a log or a job's error field: one line, bounded, never a traceback."""
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
 
 
 def record_change(job: JobRecord, outcome: Outcome) -> None:
