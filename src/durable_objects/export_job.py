@@ -15,15 +15,16 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import replace
+from functools import partial
 
 from js import WebSocketPair, WebSocketRequestResponsePair
 from workers import DurableObject, Response
 
-from durable_objects.export_followups import JobFollowUps, now_ms, record_change
+from durable_objects.export_followups import JobFollowUps, now_ms
 from jobs import followups
 from jobs.callbacks import InvalidCallback, parse_callback
 from jobs.model import CANCELLED, JobRecord
-from jobs.state import apply, finish
+from jobs.state import Outcome, apply, finish
 from jobs.store import JobStore
 from settings import Settings
 from storage import keys
@@ -156,7 +157,8 @@ class ExportJobState(DurableObject):
 
     # -- the alarm: the one place that does outbound work ------------------------------------
     async def alarm(self, alarm_info=None):
-        await JobFollowUps(self.store, self.env, self._broadcast).run()
+        # Its steps save without setting the alarm: it is set once, after all of them.
+        await JobFollowUps(self.store, self.env, partial(self._save_change, schedule=False)).run()
         await self._schedule()
 
     async def _schedule(self) -> None:
@@ -178,9 +180,14 @@ class ExportJobState(DurableObject):
             return None
         return job
 
-    async def _save_change(self, job: JobRecord, outcome) -> None:
-        """Store the change with what it owes, tell the sockets, and set the alarm that pays it."""
-        record_change(job, outcome)
+    async def _save_change(self, job: JobRecord, outcome: Outcome, *, schedule: bool = True) -> None:
+        """Store the change with what it owes (the index always; the user's database when it became
+        terminal), set the alarm that pays it unless `schedule` is False, and tell the sockets."""
+        if outcome.changed:
+            followups.request(job, "index")
+            if job.terminal:
+                followups.request(job, "userdb")
         self.store.save(job)
-        await self._schedule()
+        if schedule:
+            await self._schedule()
         self._broadcast(outcome.messages)
