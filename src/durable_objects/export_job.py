@@ -20,6 +20,7 @@ from functools import partial
 from js import WebSocketPair, WebSocketRequestResponsePair
 from workers import DurableObject, Response
 
+from bounds import parse_json
 from durable_objects.export_followups import JobFollowUps, now_ms
 from jobs import followups
 from jobs.callbacks import InvalidCallback, parse_callback
@@ -119,11 +120,14 @@ class ExportJobState(DurableObject):
         return Response(None, status=101, web_socket=client)
 
     async def webSocketMessage(self, ws, message):  # noqa: N802 - runtime handler name
+        # A message the protocol does not define gets no answer (docs/api.md, "WebSocket"). JSON is
+        # read within the body bounds, its nesting counted before parsing: a deep one cannot raise
+        # RecursionError out of this handler.
         if not isinstance(message, str):
             return
         try:
-            data = json.loads(message)
-        except ValueError:
+            data = parse_json(message)
+        except ValueError:  # JsonRejected is a ValueError
             return
         kind = data.get("type") if isinstance(data, dict) else None
         if kind == "ping":  # a ping the auto-response did not match byte for byte
