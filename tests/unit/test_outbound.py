@@ -6,7 +6,8 @@ from outbound import ERROR_LINE_CHARS, TransportError, first_line
 
 
 def test_the_message_when_there_is_one():
-    assert first_line(TransportError("POST https://x/run failed: timed out")) == "POST https://x/run failed: timed out"
+    message = "POST https://x/run failed: timed out"
+    assert first_line(TransportError(message)) == message
 
 
 def test_no_message_is_the_type_name():
