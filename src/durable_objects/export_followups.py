@@ -52,12 +52,11 @@ class JobFollowUps:
     def _runpod(self, settings: Settings) -> RunPodClient:
         return RunPodClient(settings.runpod_endpoint, settings.secret("RUNPOD_API_KEY"), self.transport)
 
-    async def run(self) -> None:
+    async def run(self, settings: Settings) -> None:
         """Do whatever is due now. Each step stores its own result; the caller sets the next alarm."""
         job = self.store.load()
         if job is None:
             return
-        settings = Settings.from_env(self.env)
         t = now_ms()
         if not job.terminal and t >= followups.timeout_ms(job, settings.job_timeout_s):
             outcome = finish(job, ERROR, t, error="timed out")

@@ -44,6 +44,8 @@ class ExportJobState(DurableObject):
         # was evicted and rebuilt.
         print(f"ExportJobState: object constructed ({ctx.id.toString()})")
         self.store = JobStore(ctx.storage.sql)
+        # The object's env, vars and secrets included, is fixed for its life: parsed once here.
+        self.settings = Settings.from_env(env)
         # Pings are answered by the runtime without waking a hibernated object.
         ctx.setWebSocketAutoResponse(WebSocketRequestResponsePair.new(PING, PONG))
 
@@ -162,13 +164,13 @@ class ExportJobState(DurableObject):
     # -- the alarm: the one place that does outbound work ------------------------------------
     async def alarm(self, alarm_info=None):
         # Its steps save without setting the alarm: it is set once, after all of them.
-        await JobFollowUps(self.store, self.env, partial(self._save_change, schedule=False)).run()
+        steps = JobFollowUps(self.store, self.env, partial(self._save_change, schedule=False))
+        await steps.run(self.settings)
         await self._schedule()
 
     async def _schedule(self) -> None:
         """Point the object's one alarm at the earliest thing due, or clear it."""
-        job = self.store.load()
-        settings = Settings.from_env(self.env)
+        job, settings = self.store.load(), self.settings
         due = None if job is None else followups.next_alarm_ms(
             job, now_ms(), stall_poll_s=settings.stall_poll_s, job_timeout_s=settings.job_timeout_s)
         if due is None:
