@@ -499,6 +499,30 @@ def test_a_broken_socket_never_breaks_a_broadcast(worker, client, fake_runpod, a
         healthy.close()
 
 
+def test_undefined_and_too_deep_messages_get_no_answer_and_the_socket_keeps_working(
+        worker, client, fake_runpod, alice_input):
+    fake_runpod.mode = "ok"
+    job_id, _ = start_submitted(client, fake_runpod)
+    wait_for(lambda: status(client, job_id)["status"] == "processing")
+    s = Socket(ws_url(worker, job_id))
+    try:
+        current = s.recv()
+        assert current == {"type": "status", "job_id": job_id, "status": "processing", "progress": 0}
+        s.conn.send("[" * 10_000 + "]" * 10_000)  # json.loads would raise RecursionError on it
+        s.conn.send("not json")
+        s.conn.send('{"type": "mystery"}')
+        s.conn.send(b"\x00binary")
+        # Messages are handled in order, so the first answer after them is to the status request:
+        # none of them got one, and the object still reads and answers its socket.
+        s.conn.send('{"type": "status"}')
+        assert s.recv() == current
+        s.conn.send('{"type": "ping", "n": 1}')  # not the exact ping: the object answers it, not the runtime
+        assert s.recv() == {"type": "pong"}
+    finally:
+        s.close()
+    assert "RecursionError" not in worker.log_text()
+
+
 def test_a_hanging_runpod_does_not_hold_the_start(make_worker, fake_runpod):
     w = make_worker(SUBMIT_RETRY_BASE_S="30")
     with httpx.Client(base_url=w.base_url, timeout=60) as c:
