@@ -17,6 +17,7 @@ from websockets.sync.client import connect
 
 from dev_runtime.wrangler_dev import group_alive
 from tests.conftest import put_object, server_headers, token_headers, user_token, worker_env
+from tests.waiting import wait_for
 
 OVERLAY_PARAMS = {"highlight_regions": [{"start_frame": 0, "end_frame": 30, "x": 0.5, "y": 0.5,
                                          "radius_x": 0.1, "radius_y": 0.2, "opacity": 0.8}],
@@ -35,16 +36,6 @@ def start_submitted(client, fake, **kwargs) -> tuple[str, str]:
     job_id = r.json()["job_id"]
     run, _ = fake.run_for(job_id)
     return job_id, run["input"]["callback_url"]
-
-
-def wait_for(predicate, timeout=10.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 def status(client, job_id, user="alice"):
