@@ -16,7 +16,10 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from tests.browser.support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Traffic, safe_name
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in this thread while
+# it lives, and every asyncio test after tests/browser/ would fail with "Runner.run() cannot be called
+# from a running event loop" if it outlived this package.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.is_file():
         pytest.fail(f"{CHROMIUM} is missing: run scripts/install_chromium.sh (scripts/test does)")

@@ -31,7 +31,9 @@ USER = "crashy"
 BODY = {"project_id": 3, "input_key": "working_videos/in.mp4",
         "params": {"highlight_regions": [], "effect_type": "dim"}}
 # How long after a /run was answered the Worker may still not have stored its answer when killed.
-ANSWER_MARGIN_S = 1.0
+# Milliseconds on a quiet machine; over 1 s was seen with the 2 cores shared by the Worker, the test's
+# threads, the fake RunPod and other suites' Workers.
+ANSWER_MARGIN_S = 3.0
 
 
 class Workload:
@@ -187,7 +189,8 @@ def test_sigkill_at_many_points_loses_nothing(crash_worker, fake_runpod, tmp_pat
                 first_run[job_id] = (received, answered)
                 continue
             r, a = first_run[job_id]
-            lost = any(r <= k and (a is None or a >= k - ANSWER_MARGIN_S) for k in load.kills)
+            # A kill after the first /run arrived, before this one, and before its answer was surely stored.
+            lost = any(r <= k <= received and (a is None or a >= k - ANSWER_MARGIN_S) for k in load.kills)
             assert lost, f"job {job_id} was submitted twice though its first answer arrived"
 
         # The user's database holds every job with its object's status.
