@@ -34,6 +34,14 @@ def even(value: float) -> int:
     return max(2, int(round(value / 2)) * 2)
 
 
+def even_frame(width: int, height: int) -> str:
+    """A filter step dropping the last column or row of an odd-sized frame (H.264 yuv420p needs even
+    sizes), or nothing: overlay and annotate keep the source's size."""
+    if width % 2 == 0 and height % 2 == 0:
+        return ""
+    return f"crop={width - width % 2}:{height - height % 2}:0:0,"
+
+
 def graph_path(path: str) -> str:
     """A path to name inside a filter graph, where ':', quotes, commas and brackets would need escaping."""
     if not path or any(not (c.isalnum() or c in "/_.-") for c in path):

@@ -20,7 +20,7 @@ import textwrap
 from dataclasses import dataclass
 
 from gpu_worker.ffmpeg_run import FfmpegError, InputError, Probe, encode_args, input_args
-from gpu_worker.render import graph_path, number
+from gpu_worker.render import even_frame, graph_path, number
 
 DEBIAN_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
 MAX_LINES = 3
@@ -112,7 +112,7 @@ def segment_args(clip: Clip, input_path: str, textfile: str | None, font: str | 
     chain = [f"fps={src.fps}"]
     if textfile and font:
         chain.append(drawtext(textfile, font, src))
-    chain.append("format=yuv420p")
+    chain.append(even_frame(src.width, src.height) + "format=yuv420p")
     return ["-ss", f"{clip.start:.6f}", *input_args(), "-i", input_path, "-t", f"{clip.duration:.6f}",
             "-map", "0:v:0", *(["-map", "0:a:0"] if src.has_audio else []), "-vf", ",".join(chain),
             *encode_args(src.has_audio), out_path]

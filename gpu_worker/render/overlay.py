@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from gpu_worker.ffmpeg_run import InputError, Probe
-from gpu_worker.render import even, fraction, number
+from gpu_worker.render import even, even_frame, fraction, number
 
 EFFECTS = ("blur", "dim", "brighten", "spotlight", "outline", "none")
 DEFAULT_OPACITY = {"dim": 0.6, "brighten": 0.5, "blur": 1.0, "spotlight": 0.75, "outline": 1.0, "none": 0.0}
@@ -221,11 +221,12 @@ def filter_graph(effect: str, src: Probe, layer: tuple[int, int] | None) -> str:
     """The graph: a constant-rate main stream (frame n at n / fps, as the layer's frames are numbered) and,
     when there is a layer (input 1), the layer scaled to the frame and laid over it."""
     main = f"[0:v]fps={src.fps},setpts=N/(FRAME_RATE*TB)"
+    out = even_frame(src.width, src.height) + "format=yuv420p[v]"
     if layer is None:
-        return main + ",format=yuv420p[v]"
+        return f"{main},{out}"
     up = f"[1:v]scale={src.width}:{src.height}:flags=bilinear,format=yuva420p"
     # shortest: the layer is fed a little longer than the video, which alone decides the length.
-    lay = "overlay=format=auto:shortest=1,format=yuv420p[v]"
+    lay = f"overlay=format=auto:shortest=1,{out}"
     if effect != "blur":
         return f"{main}[main];{up}[layer];[main][layer]{lay}"
     small_w, small_h = even(src.width / 4), even(src.height / 4)

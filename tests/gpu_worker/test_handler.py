@@ -186,3 +186,13 @@ def test_a_render_over_its_time_limit_is_stopped_and_reported(storage, tmp_path,
               "output_height": 160}
     message = _error_of(storage, handler(job(storage, "framing", params)))
     assert message == "ffmpeg took over 0.5 s", message
+
+
+@pytest.mark.parametrize(("kind", "params"), [
+    ("overlay", {"highlight_regions": [REGION], "effect_type": "blur"}),
+    ("annotate", {"clips": [{"start_time": 0, "end_time": 1, "name": "odd"}]}),
+])
+def test_odd_sized_sources_come_out_even(storage, tmp_path, kind, params):
+    out = run(storage, tmp_path, kind, params, width=321, height=181)
+    info = probe(str(out))
+    assert (info.width, info.height) == (320, 180)
