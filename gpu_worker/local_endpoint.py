@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
+import shutil
 import signal
 import sqlite3
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -132,6 +135,10 @@ class LocalEndpoint:
                  job_timeout_s: float = 3600.0) -> None:
         self.api_key = api_key
         self.state_dir = Path(state_dir)
+        # Each job's temporary files (the downloaded input, the render) go in a directory of its own,
+        # removed however the job ends: a cancel kills the handler before it can clean up.
+        tag = hashlib.sha256(str(self.state_dir.resolve()).encode()).hexdigest()[:12]
+        self.work_root = Path(tempfile.gettempdir()) / f"rb-local-runpod-{tag}"
         self.worker_env = worker_env or {}
         self.job_timeout_s = job_timeout_s
         self.store: JobStore | None = None
@@ -144,6 +151,7 @@ class LocalEndpoint:
     async def lifespan(self, _app: Starlette):
         self.store = JobStore(self.state_dir / "jobs.sqlite3")
         self._wake = asyncio.Event()
+        shutil.rmtree(self.work_root, ignore_errors=True)  # what a crash left: no job runs yet
         for job_id in self.store.fail_interrupted():
             log.warning("job %s was running when the endpoint stopped: FAILED", job_id)
         self._spawn(self._send_due_webhooks())
@@ -257,7 +265,9 @@ class LocalEndpoint:
         job_id, job_input = row["id"], json.loads(row["input"])
         self.store.start(job_id)
         log.info("job %s in progress (%s)", job_id, row["type"])
-        env = {**os.environ, **self.worker_env}
+        workdir = self.work_root / job_id
+        workdir.mkdir(parents=True, mode=0o700)
+        env = {**os.environ, **self.worker_env, "TMPDIR": str(workdir)}
         # A session of its own: cancel kills the group, i.e. the handler and its ffmpeg.
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "gpu_worker.job_process", cwd=str(REPO), env=env, start_new_session=True,
@@ -285,6 +295,7 @@ class LocalEndpoint:
             self._kill(proc)
             await proc.wait()
             self.running = None
+            shutil.rmtree(workdir, ignore_errors=True)
         if isinstance(result, dict) and "error" not in result:
             ended = self.store.finish(job_id, "COMPLETED", output=result)
         elif isinstance(result, dict):

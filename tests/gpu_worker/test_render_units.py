@@ -208,3 +208,19 @@ def test_reporter_only_sends_progress_that_goes_up():
     assert [b.get("progress") for b in seen] == [0, 5, 50, 99, None]
     assert seen[-1] == {"status": "complete", "output_key": "final_videos/x.mp4"}
     reporter.close()
+
+
+def test_the_handler_imports_only_what_the_image_has():
+    """The RunPod image installs gpu_worker/requirements.txt: no web server, and runpod only for __main__."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    code = ("import sys, gpu_worker.handler; "
+            "print(sorted({'runpod', 'uvicorn', 'starlette', 'fastapi', 'pydantic'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60,
+                         cwd=repo)
+    assert out.stdout.strip() == "[]"
+    requirements = (repo / "gpu_worker" / "requirements.txt").read_text()
+    assert all(name in requirements for name in ("runpod", "httpx", "imageio-ffmpeg"))

@@ -180,7 +180,7 @@ def test_a_failing_job_is_failed_with_the_handlers_message(tmp_path, storage):
 
 def test_one_job_at_a_time_and_cancel_stops_ffmpeg(tmp_path, storage):
     storage.objects["/in.mp4"] = open(make_clip(tmp_path / "in.mp4", seconds=20), "rb").read()
-    with endpoint_in_thread(tmp_path / "state", SLOW) as (url, _):
+    with endpoint_in_thread(tmp_path / "state", SLOW) as (url, endpoint):
         first = submit(url, storage, job_id="cancel1")
         second = submit(url, storage, job_id="cancel2")
         third = submit(url, storage, job_id="cancel3")
@@ -195,6 +195,7 @@ def test_one_job_at_a_time_and_cancel_stops_ffmpeg(tmp_path, storage):
         assert cancelled["id"] == first and cancelled["status"] == "CANCELLED"
         wait_until(lambda: not ffmpeg_of("cancel1") and not any(Path(f"/proc/{p}").exists() for p in pids), 10,
                    "the cancelled job's ffmpeg to end")
+        wait_until(lambda: not (endpoint.work_root / first).exists(), 10, "its files to be removed")
         storage.wait_for(lambda s: webhooks(s, first) and webhooks(s, second))
         assert webhooks(storage, first)[0]["status"] == webhooks(storage, second)[0]["status"] == "CANCELLED"
         # The next job in the queue runs; the cancelled ones stay cancelled and never report complete.
@@ -202,6 +203,7 @@ def test_one_job_at_a_time_and_cancel_stops_ffmpeg(tmp_path, storage):
         httpx.post(f"{url}/cancel/{third}", headers=AUTH)
         wait_until(lambda: not ffmpeg_of("cancel3"), 10, "the third job's ffmpeg to end")
         assert status(url, first)["status"] == status(url, second)["status"] == "CANCELLED"
+        wait_until(lambda: not any(endpoint.work_root.iterdir()), 10, "every job's files to be removed")
         for job_id in ("cancel1", "cancel2", "cancel3"):
             assert not any(c["body"].get("status") == "complete" for c in storage.callbacks
                            if c["path"].startswith(f"/callback/{job_id}"))
@@ -220,7 +222,10 @@ def test_restart_fails_the_running_job_runs_the_queued_and_never_reuses_ids(tmp_
         # The job's process sees the endpoint gone and takes its ffmpeg with it.
         wait_until(lambda: not ffmpeg_of("restart1"), 10, "the orphaned ffmpeg to end")
 
+    work_root = LocalEndpoint(KEY, state).work_root
+    assert (work_root / running).exists()  # the killed job's files, until the next start
     with endpoint_process(state, log, FAST) as (url, _):
+        assert not (work_root / running).exists()
         failed = status(url, running)
         assert failed["status"] == "FAILED" and failed["error"] == STOPPED_WHILE_RUNNING
         storage.wait_for(lambda s: webhooks(s, running))
