@@ -14,7 +14,10 @@ The check, driven by what is on disk rather than by a list of modules:
   naming the never-deployed folder (tests/, dev_runtime/, ...) it seems to come from;
 - wrangler saw every binding and var declared in wrangler.toml;
 - the main module binds `Default` and every Durable Object class named in wrangler.toml at module
-  level: the runtime looks Durable Object classes up on the main module.
+  level: the runtime looks Durable Object classes up on the main module;
+- the static assets hold the Swagger UI files `/docs` loads (public/vendor/swagger-ui/, git-ignored,
+  copied by `python -m dev_runtime.prepare`): wrangler uploads public/ as it finds it, so a deploy
+  without them would serve a blank `/docs`.
 
 Wrangler runs on the Node 22 that scripts/install_node_tools.sh installs, with telemetry, error
 reports and the update check off, so it makes no network connection.
@@ -39,6 +42,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from dev_runtime.node_tools import WRANGLER_ENV, find_node  # noqa: E402
+from dev_runtime.swagger_ui import FILES as SWAGGER_UI_FILES  # noqa: E402
+from dev_runtime.swagger_ui import VENDOR as SWAGGER_UI_DIR  # noqa: E402
 
 NEVER_SHIPPED = ("tests", "dev_runtime", "client", "scripts", "gpu_worker", "docs")
 WRANGLER_README_START = b"This folder contains the built output assets for the worker"
@@ -136,6 +141,15 @@ def check_main_exports(main: Path, config: dict) -> list[str]:
             for name in wanted if name not in bound]
 
 
+def check_docs_assets(root: Path = ROOT) -> list[str]:
+    """The Swagger UI files of `/docs` are in the assets folder that wrangler uploads."""
+    missing = [name for name in SWAGGER_UI_FILES if not (root / SWAGGER_UI_DIR / name).is_file()]
+    if not missing:
+        return []
+    return [f"{SWAGGER_UI_DIR}/ lacks {', '.join(missing)}: /docs would be blank once deployed "
+            "(run .venv/bin/python -m dev_runtime.prepare first)"]
+
+
 def run_dry_run(out: Path, root: Path = ROOT) -> subprocess.CompletedProcess[str]:
     node = find_node(root)
     wrangler = root / "node_modules" / "wrangler" / "bin" / "wrangler.js"
@@ -180,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         problems, counts = inspect_bundle(out)
     problems += check_config_seen(result.stdout + result.stderr, config)
     problems += check_main_exports(main_module, config)
+    problems += check_docs_assets()
     if problems:
         print("\n".join(f"check_bundle: {p}" for p in problems), file=sys.stderr)
         return 1

@@ -14,6 +14,9 @@ The contract every transport keeps:
   as are refused or reset connections and DNS failures;
 - `TransportError` messages name the method and the URL without its query (which may carry
   signatures) and never contain header values.
+
+`first_line` is how any error from a call elsewhere (a transport, RunPod, another Durable Object)
+is put into a message, a log line or a job's `error` field.
 """
 
 from __future__ import annotations
@@ -22,9 +25,18 @@ import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+# An error line's length: enough for a URL and the runtime's reason, never a whole traceback or body.
+ERROR_LINE_CHARS = 300
+
 
 class TransportError(Exception):
     """The request did not get an HTTP answer: refused, reset, DNS, or timed out."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The error as one bounded line: its message's first line, or its type's name when it has none."""
+    lines = str(exc).strip().splitlines()
+    return lines[0][:ERROR_LINE_CHARS] if lines else type(exc).__name__
 
 
 @dataclass(frozen=True)

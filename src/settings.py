@@ -1,4 +1,4 @@
-"""Typed view of the Worker's vars and secrets (`self.env`), read per request.
+"""Typed view of the Worker's vars and secrets (`self.env`), read once per `env` object.
 
 Vars and secrets arrive as strings on `env`. A secret a route needs but that is not set raises
 `MissingSecret`, which the app answers with a 500 naming the variable (never its value).
@@ -26,6 +26,14 @@ class MissingSecret(Exception):  # noqa: N818 - reads as what it is
         self.name = name
 
 
+# The settings of the last few `env` objects, by identity. An `env`'s vars and secrets never change
+# while it lives (a changed secret is a new version of the Worker, in new isolates), and one
+# request reads them up to three times (entry point, CORS middleware, route dependency) from the
+# same `env`. Each entry holds its `env`, so no other object can take its id() while it is cached.
+_CACHE_SIZE = 16
+_cache: dict[int, tuple[Any, Settings]] = {}
+
+
 def _int(value: str, default: int) -> int:
     try:
         return int(value)
@@ -47,6 +55,18 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Any) -> Settings:
+        """The settings of `env`, parsed on its first use."""
+        hit = _cache.get(id(env))
+        if hit is not None and hit[0] is env:
+            return hit[1]
+        settings = cls._parse(env)
+        if len(_cache) >= _CACHE_SIZE:
+            del _cache[next(iter(_cache))]  # the oldest
+        _cache[id(env)] = (env, settings)
+        return settings
+
+    @classmethod
+    def _parse(cls, env: Any) -> Settings:
         def var(name: str, default: str = "") -> str:
             value = getattr(env, name, None)
             return default if value is None else str(value)

@@ -32,17 +32,14 @@ from websockets.sync.client import connect
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from percentiles import pct  # noqa: E402
+
 from tests.conftest import put_object, token_headers, user_token, worker_env  # noqa: E402
 from tests.fakes.runpod_server import FakeRunPod  # noqa: E402
 from tests.worker_process import worker as make_worker  # noqa: E402
 
 BODY = {"project_id": 1, "input_key": "working_videos/in.mp4",
         "params": {"highlight_regions": [], "effect_type": "blur"}}
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def summary(name: str, ms: list[float]) -> str:

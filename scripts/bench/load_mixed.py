@@ -32,6 +32,8 @@ import websockets
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from percentiles import pct  # noqa: E402
+
 from tests.conftest import put_object, token_headers, user_token, worker_env  # noqa: E402
 from tests.fakes.runpod_server import FakeRunPod  # noqa: E402
 from tests.worker_process import worker as make_worker  # noqa: E402
@@ -56,11 +58,6 @@ def rss_mb(pid: int | None) -> float | None:
         except (OSError, ValueError, IndexError):
             continue
     return None
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 class Load:

@@ -14,7 +14,7 @@ from settings import Settings
 
 ALLOW_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 ALLOW_HEADERS = "Content-Type, Authorization, X-User-Id, X-API-Key, Idempotency-Key, Range"
-EXPOSE_HEADERS = "Content-Length, Content-Range, ETag, Retry-After"
+EXPOSE_HEADERS = "Content-Length, Content-Range, ETag, Retry-After, X-Total-Count"
 MAX_AGE = "600"
 
 

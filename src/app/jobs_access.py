@@ -7,6 +7,7 @@ from typing import Any
 
 from app.errors import ApiError
 from jobs.ids import is_job_id
+from outbound import first_line
 
 
 def job_stub(env: Any, job_id: str) -> Any:
@@ -30,7 +31,7 @@ async def tell_index(env: Any, user_id: str, entry: dict) -> None:
         await index_stub(env, user_id).upsert(entry)
     except Exception as exc:
         log.warning("job index update for %s deferred to the job's alarm: %s", entry.get("job_id"),
-                    str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+                    first_line(exc))
 
 
 def plain(value: Any) -> Any:

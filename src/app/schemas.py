@@ -77,3 +77,35 @@ class FinalVideo(_Open):
 
 class Downloads(_Open):
     downloads: list[FinalVideo]
+
+
+class QueueJob(_Open):
+    """A row of the encode queue (docs/api.md, "Encode queue"); times are unix seconds."""
+
+    id: int
+    file_name: str
+    crf: str | None
+    preset: str | None
+    status: Literal["pending", "in_progress", "finished", "dead"]
+    created_at: int
+    started: int | None
+    finished: int | None
+    attempts: int
+    max_attempts: int
+    lease_id: str | None
+    lease_s: int | None
+    lease_expires_at: int | None
+    available_at: int
+    error: str | None
+
+
+class QueueStats(_Open):
+    pending: int
+    in_progress: int
+    finished: int
+    dead: int
+    total: int
+
+
+class QueueJobDeleted(_Open):
+    message: Literal["Job deleted successfully"]

@@ -33,7 +33,8 @@ def one_or_none(sql: Any, query: str, *params: Any) -> dict | None:
 
 
 def execute(sql: Any, query: str, *params: Any) -> int:
-    """Run a statement; the number of rows it wrote."""
+    """Run a statement; the cursor's `rowsWritten`, which counts index entries too (Cloudflare bills
+    those): to count changed rows, use `RETURNING` with `rows()` instead."""
     cursor = sql.exec(query, *[int(p) if isinstance(p, bool) else p for p in params])
     cursor.toArray()  # consume, so rowsWritten is final
     return int(cursor.rowsWritten)

@@ -12,7 +12,7 @@ from typing import Any
 from js import AbortSignal
 from workers import fetch
 
-from outbound import HttpResponse, TransportError
+from outbound import HttpResponse, TransportError, first_line
 
 __all__ = ["HttpResponse", "TransportError", "request"]
 
@@ -30,13 +30,8 @@ async def request(method: str, url: str, *, headers: dict[str, str] | None = Non
                            signal=AbortSignal.timeout(int(timeout_s * 1000)))
         data = await resp.bytes()
     except Exception as exc:  # JsException / OSError from the runtime: no HTTP answer at all
-        raise TransportError(f"{method} {_redact(url)} failed: {_first_line(exc)}") from None
+        raise TransportError(f"{method} {_redact(url)} failed: {first_line(exc)}") from None
     return HttpResponse(int(resp.status), bytes(data))
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
 
 
 def _redact(url: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -23,7 +23,7 @@ from jobs.runpod import RunPodClient
 from jobs.state import Outcome, apply, finish, start_processing
 from jobs.store import JobStore
 from jobs.submission import runpod_input
-from outbound import Transport
+from outbound import Transport, first_line
 from settings import Settings
 from storage import keys, user_db
 
@@ -39,45 +39,30 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def first_line(exc: BaseException) -> str:
-    """An error for a log or a job's error field: one line, bounded, never a traceback."""
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
-
-
-def record_change(job: JobRecord, outcome: Outcome) -> None:
-    """What a change of the job owes: the index always; the user's database when it became terminal."""
-    if outcome.changed:
-        followups.request(job, "index")
-        if job.terminal:
-            followups.request(job, "userdb")
+# Stores a change of the job with what it owes and tells the sockets, without outbound I/O or
+# setting the alarm (ExportJobState._save_change with schedule=False).
+SaveChange = Callable[[JobRecord, Outcome], Awaitable[None]]
 
 
 class JobFollowUps:
-    def __init__(self, store: JobStore, env: Any, broadcast: Callable[[list[dict]], None],
+    def __init__(self, store: JobStore, env: Any, save_change: SaveChange,
                  transport: Transport = http_request) -> None:
-        self.store, self.env, self.broadcast, self.transport = store, env, broadcast, transport
-
-    def _save_change(self, job: JobRecord, outcome: Outcome) -> None:
-        record_change(job, outcome)
-        self.store.save(job)
-        self.broadcast(outcome.messages)
+        self.store, self.env, self.save_change, self.transport = store, env, save_change, transport
 
     def _runpod(self, settings: Settings) -> RunPodClient:
         return RunPodClient(settings.runpod_endpoint, settings.secret("RUNPOD_API_KEY"), self.transport)
 
-    async def run(self) -> None:
+    async def run(self, settings: Settings) -> None:
         """Do whatever is due now. Each step stores its own result; the caller sets the next alarm."""
         job = self.store.load()
         if job is None:
             return
-        settings = Settings.from_env(self.env)
         t = now_ms()
         if not job.terminal and t >= followups.timeout_ms(job, settings.job_timeout_s):
             outcome = finish(job, ERROR, t, error="timed out")
             if job.runpod_id:
                 followups.request(job, "cancel")
-            self._save_change(job, outcome)
+            await self.save_change(job, outcome)
         elif job.status == PENDING and t >= job.next_submit_ms:
             await self._submit(settings)
         elif job.status == PROCESSING and t >= followups.stall_ms(job, settings.stall_poll_s):
@@ -96,7 +81,7 @@ class JobFollowUps:
             payload, webhook = runpod_input(job, settings, time.time())
             result = await self._runpod(settings).submit(payload, webhook, timeout_s=SUBMIT_TIMEOUT_S)
         except Exception as exc:
-            self._submit_failed(getattr(exc, "retryable", True), first_line(exc), attempt)
+            await self._submit_failed(getattr(exc, "retryable", True), first_line(exc), attempt)
             return
         job = self.store.load()
         if job.status == CANCELLED and not job.runpod_id:  # cancelled while the request was out
@@ -109,20 +94,21 @@ class JobFollowUps:
         start_processing(job, result.id, now_ms())
         if job.submit_waiting:
             job.submit_waiting, job.message = 0, None
-        self._save_change(job, Outcome(changed=True, messages=[job.status_message()]))
+        await self.save_change(job, Outcome(changed=True, messages=[job.status_message()]))
 
-    def _submit_failed(self, retryable: bool, reason: str, attempt: int) -> None:
+    async def _submit_failed(self, retryable: bool, reason: str, attempt: int) -> None:
         job = self.store.load()
         if job.status != PENDING:  # a callback or a cancel got there first
             return
         t = now_ms()
         if not retryable or attempt >= SUBMIT_MAX_ATTEMPTS:
-            self._save_change(job, finish(job, ERROR, t, error=f"Could not submit the job to RunPod: {reason}"))
+            outcome = finish(job, ERROR, t, error=f"Could not submit the job to RunPod: {reason}")
+            await self.save_change(job, outcome)
             return
         base = float(getattr(self.env, "SUBMIT_RETRY_BASE_S", None) or 2)
         job.next_submit_ms = t + followups.backoff_ms(base, attempt, SUBMIT_BACKOFF_MAX_S)
         job.submit_waiting, job.message, job.updated_ms = 1, SUBMIT_WAITING_MESSAGE, t
-        self._save_change(job, Outcome(changed=True))
+        await self.save_change(job, Outcome(changed=True))
 
     async def _poll(self, settings: Settings) -> None:
         """The watchdog: callbacks stalled, so ask RunPod."""
@@ -140,24 +126,21 @@ class JobFollowUps:
             return
         job = self.store.load()
         # `apply` also restarts the stall clock: the next poll is one period away.
-        self._save_change(job, apply(job, update, now_ms()))
+        await self.save_change(job, apply(job, update, now_ms()))
 
     async def _cancel(self, settings: Settings) -> None:
         job = self.store.load()
-        if not job.runpod_id:
-            followups.done(job, "cancel")
-            self.store.save(job)
-            return
-        try:
-            await self._runpod(settings).cancel(job.runpod_id)
-        except Exception as exc:
+        if job.runpod_id:  # without one RunPod never took the job: nothing to cancel there
+            try:
+                await self._runpod(settings).cancel(job.runpod_id)
+            except Exception as exc:
+                job = self.store.load()
+                if not getattr(exc, "retryable", True) or not followups.failed(job, "cancel", now_ms()):
+                    log.warning("giving up cancelling %s on RunPod: %s", job.job_id, first_line(exc))
+                    followups.done(job, "cancel")
+                self.store.save(job)
+                return
             job = self.store.load()
-            if not getattr(exc, "retryable", True) or not followups.failed(job, "cancel", now_ms()):
-                log.warning("giving up cancelling %s on RunPod: %s", job.job_id, first_line(exc))
-                followups.done(job, "cancel")
-            self.store.save(job)
-            return
-        job = self.store.load()
         followups.done(job, "cancel")
         self.store.save(job)
 

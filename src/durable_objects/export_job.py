@@ -15,15 +15,17 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import replace
+from functools import partial
 
 from js import WebSocketPair, WebSocketRequestResponsePair
 from workers import DurableObject, Response
 
-from durable_objects.export_followups import JobFollowUps, now_ms, record_change
+from bounds import parse_json
+from durable_objects.export_followups import JobFollowUps, now_ms
 from jobs import followups
 from jobs.callbacks import InvalidCallback, parse_callback
 from jobs.model import CANCELLED, JobRecord
-from jobs.state import apply, finish
+from jobs.state import Outcome, apply, finish
 from jobs.store import JobStore
 from settings import Settings
 from storage import keys
@@ -42,6 +44,8 @@ class ExportJobState(DurableObject):
         # was evicted and rebuilt.
         print(f"ExportJobState: object constructed ({ctx.id.toString()})")
         self.store = JobStore(ctx.storage.sql)
+        # The object's env, vars and secrets included, is fixed for its life: parsed once here.
+        self.settings = Settings.from_env(env)
         # Pings are answered by the runtime without waking a hibernated object.
         ctx.setWebSocketAutoResponse(WebSocketRequestResponsePair.new(PING, PONG))
 
@@ -118,11 +122,14 @@ class ExportJobState(DurableObject):
         return Response(None, status=101, web_socket=client)
 
     async def webSocketMessage(self, ws, message):  # noqa: N802 - runtime handler name
+        # A message the protocol does not define gets no answer (docs/api.md, "WebSocket"). JSON is
+        # read within the body bounds, its nesting counted before parsing: a deep one cannot raise
+        # RecursionError out of this handler.
         if not isinstance(message, str):
             return
         try:
-            data = json.loads(message)
-        except ValueError:
+            data = parse_json(message)
+        except ValueError:  # JsonRejected is a ValueError
             return
         kind = data.get("type") if isinstance(data, dict) else None
         if kind == "ping":  # a ping the auto-response did not match byte for byte
@@ -156,13 +163,14 @@ class ExportJobState(DurableObject):
 
     # -- the alarm: the one place that does outbound work ------------------------------------
     async def alarm(self, alarm_info=None):
-        await JobFollowUps(self.store, self.env, self._broadcast).run()
+        # Its steps save without setting the alarm: it is set once, after all of them.
+        steps = JobFollowUps(self.store, self.env, partial(self._save_change, schedule=False))
+        await steps.run(self.settings)
         await self._schedule()
 
     async def _schedule(self) -> None:
         """Point the object's one alarm at the earliest thing due, or clear it."""
-        job = self.store.load()
-        settings = Settings.from_env(self.env)
+        job, settings = self.store.load(), self.settings
         due = None if job is None else followups.next_alarm_ms(
             job, now_ms(), stall_poll_s=settings.stall_poll_s, job_timeout_s=settings.job_timeout_s)
         if due is None:
@@ -178,9 +186,14 @@ class ExportJobState(DurableObject):
             return None
         return job
 
-    async def _save_change(self, job: JobRecord, outcome) -> None:
-        """Store the change with what it owes, tell the sockets, and set the alarm that pays it."""
-        record_change(job, outcome)
+    async def _save_change(self, job: JobRecord, outcome: Outcome, *, schedule: bool = True) -> None:
+        """Store the change with what it owes (the index always; the user's database when it became
+        terminal), set the alarm that pays it unless `schedule` is False, and tell the sockets."""
+        if outcome.changed:
+            followups.request(job, "index")
+            if job.terminal:
+                followups.request(job, "userdb")
         self.store.save(job)
-        await self._schedule()
+        if schedule:
+            await self._schedule()
         self._broadcast(outcome.messages)

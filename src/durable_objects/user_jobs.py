@@ -11,32 +11,14 @@ Crash safety is trivial here: no method does outbound I/O; each is one synchrono
 
 from __future__ import annotations
 
-import base64
 import json
 
 from workers import DurableObject
 
 from bindings.do_sql import execute, one_or_none, rows
+from jobs.cursor import InvalidCursor, decode_cursor, encode_cursor
 
 IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
-
-
-class InvalidCursor(ValueError):  # noqa: N818
-    pass
-
-
-def encode_cursor(created_ms: int, job_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([created_ms, job_id]).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[int, str]:
-    try:
-        created_ms, job_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(created_ms, int) or not isinstance(job_id, str):
-            raise ValueError
-        return created_ms, job_id
-    except Exception:
-        raise InvalidCursor("cursor is not one this API returned") from None
 
 
 class UserJobs(DurableObject):

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from outbound import HttpResponse, TransportError
+from outbound import HttpResponse, TransportError, first_line
 
 
 class HttpxTransport:
@@ -47,8 +47,7 @@ class HttpxTransport:
         except TimeoutError:
             raise TransportError(f"{where} failed: timed out after {timeout_s:g} s") from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:  # connect/read/protocol errors: no HTTP answer
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-            raise TransportError(f"{where} failed: {type(exc).__name__}: {reason}") from None
+            raise TransportError(f"{where} failed: {type(exc).__name__}: {first_line(exc)}") from None
         return HttpResponse(resp.status_code, resp.content)
 
     async def aclose(self) -> None:

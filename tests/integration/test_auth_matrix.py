@@ -38,6 +38,18 @@ ROUTES = [
     ("GET", "/api/downloads", None, USER, 200),
     ("POST", "/api/runpod/callback/nosuchjob", {"status": "progress", "progress": 1}, CALLBACK, 401),
     ("POST", "/api/jobs/nosuchjob/do", {"status": "progress", "progress": 1}, CALLBACK, 401),
+    # The encode queue: rows go to one queue, the rest ask another that stays empty.
+    ("POST", "/api/jobs?queue=auth-matrix", {"file_name": "a.mp4"}, SERVER, 201),
+    ("GET", "/api/jobs/claim?queue=auth-matrix-empty", None, SERVER, 404),
+    ("POST", "/api/jobs/claim?queue=auth-matrix-empty", None, SERVER, 404),
+    ("GET", "/api/jobs?queue=auth-matrix-empty", None, SERVER, 200),
+    ("GET", "/api/jobs/stats?queue=auth-matrix-empty", None, SERVER, 200),
+    ("GET", "/api/jobs/1?queue=auth-matrix-empty", None, SERVER, 404),
+    ("POST", "/api/jobs/1/heartbeat?queue=auth-matrix-empty", None, SERVER, 404),
+    ("POST", "/api/jobs/1/finish?queue=auth-matrix-empty", None, SERVER, 404),
+    ("POST", "/api/jobs/1/fail?queue=auth-matrix-empty", {"error": "x"}, SERVER, 404),
+    ("POST", "/api/jobs/1/requeue?queue=auth-matrix-empty", None, SERVER, 404),
+    ("DELETE", "/api/jobs/1?queue=auth-matrix-empty", None, SERVER, 404),
 ]
 
 

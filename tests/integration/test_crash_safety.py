@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from tests.conftest import put_object, server_headers, token_headers, worker_env
+from tests.waiting import wait_for
 from tests.worker_process import worker as make_worker_process
 
 USER = "crashy"
@@ -122,17 +123,6 @@ def user_database_statuses(c: httpx.Client, tmp_path) -> dict[str, str]:
         return dict(db.execute("SELECT id, status FROM export_jobs").fetchall())
 
 
-def wait_until(predicate: Callable[[], object], timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.25)
-
-
 @pytest.fixture
 def crash_worker(tmp_path, fake_runpod):
     w = make_worker_process(tmp_path / "w", worker_env(fake_runpod.url, STALL_POLL_S="2", SUBMIT_RETRY_BASE_S="0.2"))
@@ -182,7 +172,7 @@ def test_sigkill_at_many_points_loses_nothing(crash_worker, fake_runpod, tmp_pat
             jobs = listed_jobs(c)
             return jobs if all(j["status"] in ("complete", "cancelled", "error") for j in jobs.values()) else None
 
-        jobs = wait_until(settled, 120, "every listed job terminal")
+        jobs = wait_for(settled, 120, "every listed job terminal", interval=0.25)
         seen_by_runpod = {run["input"]["job_id"] for run in fake_runpod.runs}
         assert load.named <= set(jobs), load.named - set(jobs)
         assert seen_by_runpod <= set(jobs), seen_by_runpod - set(jobs)
@@ -201,5 +191,5 @@ def test_sigkill_at_many_points_loses_nothing(crash_worker, fake_runpod, tmp_pat
             assert lost, f"job {job_id} was submitted twice though its first answer arrived"
 
         # The user's database holds every job with its object's status.
-        wait_until(lambda: user_database_statuses(c, tmp_path) == {j: v["status"] for j, v in jobs.items()}, 60,
-                   "the user's database agrees with the job objects")
+        wait_for(lambda: user_database_statuses(c, tmp_path) == {j: v["status"] for j, v in jobs.items()}, 60,
+                 "the user's database agrees with the job objects", interval=0.25)

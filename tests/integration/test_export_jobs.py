@@ -17,6 +17,7 @@ from websockets.sync.client import connect
 
 from dev_runtime.wrangler_dev import group_alive
 from tests.conftest import put_object, server_headers, token_headers, user_token, worker_env
+from tests.waiting import wait_for
 
 OVERLAY_PARAMS = {"highlight_regions": [{"start_frame": 0, "end_frame": 30, "x": 0.5, "y": 0.5,
                                          "radius_x": 0.1, "radius_y": 0.2, "opacity": 0.8}],
@@ -35,16 +36,6 @@ def start_submitted(client, fake, **kwargs) -> tuple[str, str]:
     job_id = r.json()["job_id"]
     run, _ = fake.run_for(job_id)
     return job_id, run["input"]["callback_url"]
-
-
-def wait_for(predicate, timeout=10.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 def status(client, job_id, user="alice"):
@@ -506,6 +497,30 @@ def test_a_broken_socket_never_breaks_a_broadcast(worker, client, fake_runpod, a
         assert [healthy.recv()["progress"], healthy.recv()["progress"]] == [20, 40]
     finally:
         healthy.close()
+
+
+def test_undefined_and_too_deep_messages_get_no_answer_and_the_socket_keeps_working(
+        worker, client, fake_runpod, alice_input):
+    fake_runpod.mode = "ok"
+    job_id, _ = start_submitted(client, fake_runpod)
+    wait_for(lambda: status(client, job_id)["status"] == "processing")
+    s = Socket(ws_url(worker, job_id))
+    try:
+        current = s.recv()
+        assert current == {"type": "status", "job_id": job_id, "status": "processing", "progress": 0}
+        s.conn.send("[" * 10_000 + "]" * 10_000)  # json.loads would raise RecursionError on it
+        s.conn.send("not json")
+        s.conn.send('{"type": "mystery"}')
+        s.conn.send(b"\x00binary")
+        # Messages are handled in order, so the first answer after them is to the status request:
+        # none of them got one, and the object still reads and answers its socket.
+        s.conn.send('{"type": "status"}')
+        assert s.recv() == current
+        s.conn.send('{"type": "ping", "n": 1}')  # not the exact ping: the object answers it, not the runtime
+        assert s.recv() == {"type": "pong"}
+    finally:
+        s.close()
+    assert "RecursionError" not in worker.log_text()
 
 
 def test_a_hanging_runpod_does_not_hold_the_start(make_worker, fake_runpod):

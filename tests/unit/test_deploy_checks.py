@@ -211,6 +211,17 @@ def test_main_module_must_bind_the_durable_object_classes(tmp_path):
         "entry.py does not define or import B at module level (the runtime looks it up there)"]
 
 
+def test_docs_assets_must_be_in_the_assets_folder(tmp_path):
+    root = _project(tmp_path)
+    [problem] = check_bundle.check_docs_assets(root)
+    assert "public/vendor/swagger-ui/ lacks swagger-ui-bundle.js" in problem and "dev_runtime.prepare" in problem
+    vendor = root / "public" / "vendor" / "swagger-ui"
+    vendor.mkdir(parents=True)
+    for name in check_bundle.SWAGGER_UI_FILES:
+        (vendor / name).write_text("x")
+    assert check_bundle.check_docs_assets(root) == []
+
+
 # --- the real offline dry-run ---------------------------------------------------------------------
 
 def _ci() -> bool:

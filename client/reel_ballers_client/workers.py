@@ -1,0 +1,155 @@
+"""`WorkersClient`: a backend's async client for reel-ballers-api (docs/api.md).
+
+    async with WorkersClient("https://api.example", api_key, user_id="alice") as client:
+        started = await client.start_export("framing", project_id=1, input_key="working_videos/a.mp4",
+                                            params={...})
+        async for event in client.watch(started["job_id"]):
+            print(event)   # {"type": "progress", "progress": 40, ...} ... {"type": "complete", ...}
+
+It acts for one user with a server API key (`X-API-Key` + `X-User-Id`). `transport` is httpx's
+seam: tests and callers may pass any `httpx.AsyncBaseTransport`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import websockets
+from websockets.exceptions import InvalidStatus, WebSocketException
+
+from reel_ballers_client.errors import NotFound, TransportError, raise_for_answer
+
+TERMINAL_STATUSES = frozenset({"complete", "error", "cancelled"})
+_TERMINAL_EVENTS = TERMINAL_STATUSES
+
+
+class WorkersClient:
+    def __init__(self, base_url: str, api_key: str, user_id: str, *, ws_base_url: str | None = None,
+                 timeout_s: float = 30.0, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.user_id = user_id
+        self._auth = {"X-API-Key": api_key, "X-User-Id": user_id}
+        # Where WebSockets go: the API's own host unless told otherwise (e.g. behind a proxy).
+        self.ws_base_url = (ws_base_url or self.base_url).rstrip("/").replace("https://", "wss://", 1).replace(
+            "http://", "ws://", 1)
+        self._http = httpx.AsyncClient(base_url=self.base_url, headers=self._auth, timeout=timeout_s,
+                                       transport=transport)
+
+    async def __aenter__(self) -> WorkersClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- the API --------------------------------------------------------------------------------
+    async def start_export(self, export_type: str, project_id: int, input_key: str, params: dict[str, Any], *,
+                           idempotency_key: str | None = None) -> dict[str, Any]:
+        """Start an export; the 202 body: `job_id`, `status`, `websocket_url`, `status_url`, `job`.
+        With `idempotency_key`, a retry of the same request answers the same job."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return await self._call("POST", f"/api/export/{quote(export_type, safe='')}/start", headers=headers,
+                                json={"project_id": project_id, "input_key": input_key, "params": params})
+
+    async def get_job_status(self, job_id: str) -> dict[str, Any]:
+        return await self._call("GET", f"/api/export/status/{quote(job_id, safe='')}")
+
+    async def list_jobs(self, *, status: str | None = None, export_type: str | None = None, limit: int = 20,
+                        cursor: str | None = None) -> dict[str, Any]:
+        """One page, newest first: `{"jobs": [...], "next_cursor": str | None}`."""
+        params = {k: v for k, v in {"status": status, "type": export_type, "limit": limit, "cursor": cursor}.items()
+                  if v is not None}
+        return await self._call("GET", "/api/export/jobs", params=params)
+
+    async def cancel(self, job_id: str) -> dict[str, Any]:
+        return await self._call("POST", f"/api/export/jobs/{quote(job_id, safe='')}/cancel")
+
+    async def mint_user_token(self, ttl_s: int = 3600) -> str:
+        """A browser token for this client's user, minted by the service (see `tokens.mint_user_token`
+        for the same offline, from the secret)."""
+        answer = await self._call("POST", "/api/auth/token", json={"user_id": self.user_id, "ttl_s": ttl_s})
+        return answer["token"]
+
+    def get_websocket_url(self, job_id: str, token: str | None = None) -> str:
+        """The job's WebSocket URL; with a user token, one a browser can open (`?token=`)."""
+        url = f"{self.ws_base_url}/api/jobs/{quote(job_id, safe='')}/ws"
+        return f"{url}?token={quote(token, safe='')}" if token else url
+
+    # -- live progress --------------------------------------------------------------------------
+    async def watch(self, job_id: str, *, reconnects: int = 3, poll_interval_s: float = 2.0,
+                    open_timeout_s: float = 10.0) -> AsyncIterator[dict[str, Any]]:
+        """The job's events until it ends: the WebSocket's messages (`status`, `progress`, then one of
+        `complete`, `error`, `cancelled`). When the socket cannot be opened or drops, it reconnects up
+        to `reconnects` times in all, then polls the status every `poll_interval_s`, yielding events of
+        the same shapes, so the caller never sees the difference."""
+        failures = 0
+        while failures <= reconnects:
+            try:
+                async with websockets.connect(self.get_websocket_url(job_id), additional_headers=self._auth,
+                                              open_timeout=open_timeout_s) as socket:
+                    async for raw in socket:
+                        event = json.loads(raw)
+                        if event.get("type") == "pong":
+                            continue
+                        yield event
+                        if _is_terminal(event):
+                            return
+            except InvalidStatus as exc:
+                if exc.response.status_code == 404:
+                    raise NotFound(404, "not_found", "Unknown job") from None
+            except (OSError, TimeoutError, WebSocketException):
+                pass  # unreachable or dropped: try again, then poll
+            failures += 1
+            if failures <= reconnects:
+                await asyncio.sleep(min(2.0, 0.2 * 2 ** (failures - 1)))
+        async for event in self._poll(job_id, poll_interval_s):
+            yield event
+
+    async def _poll(self, job_id: str, interval_s: float) -> AsyncIterator[dict[str, Any]]:
+        last: tuple | None = None
+        while True:
+            job = await self.get_job_status(job_id)
+            event = event_from_status(job)
+            seen = (event["type"], event.get("progress"), event.get("message"))
+            if seen != last:
+                last = seen
+                yield event
+            if job["status"] in TERMINAL_STATUSES:
+                return
+            await asyncio.sleep(interval_s)
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise TransportError(f"{method} {path}: {type(exc).__name__}") from exc
+        raise_for_answer(response)
+        return response.json()
+
+
+def _is_terminal(event: dict[str, Any]) -> bool:
+    return event.get("type") in _TERMINAL_EVENTS or (
+        event.get("type") == "status" and event.get("status") in TERMINAL_STATUSES)
+
+
+def event_from_status(job: dict[str, Any]) -> dict[str, Any]:
+    """A status answer as the WebSocket message it stands for (docs/api.md, "WebSocket")."""
+    job_id, status = job["job_id"], job["status"]
+    if status == "complete":
+        return {"type": "complete", "job_id": job_id, "output_key": job.get("output_key"),
+                "output_url": job.get("output_url")}
+    if status == "error":
+        return {"type": "error", "job_id": job_id, "error": job.get("error")}
+    if status == "cancelled":
+        return {"type": "cancelled", "job_id": job_id}
+    event = {"type": "progress", "job_id": job_id, "progress": job.get("progress", 0)}
+    if job.get("message"):
+        event["message"] = job["message"]
+    return event

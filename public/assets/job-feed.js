@@ -1,0 +1,109 @@
+// How one export job's live state reaches the dashboard: its WebSocket, or polling its status when the
+// socket cannot be had (refused, blocked by a proxy, dropped) — the page keeps moving either way.
+import { request, describe, whileVisible } from "/assets/common.js";
+
+export const TERMINAL = new Set(["complete", "error", "cancelled"]);
+// Polling is the fallback only: one status read every 2 s per running job is cheap for the Worker (one
+// Durable Object read) and close enough to live for a progress bar.
+const POLL_MS = 2000;
+// Some proxies close a WebSocket that is silent for a minute; the Worker answers pings without waking
+// the job's (hibernated) object.
+const PING_MS = 30000;
+
+/** A WebSocket message as a patch of the job's status body (the shape of GET /api/export/status). */
+export function patchFromMessage(m) {
+  switch (m.type) {
+    case "status":
+      return { status: m.status, progress: m.progress, message: m.message, output_key: m.output_key, error: m.error };
+    case "progress":
+      return { status: "processing", progress: m.progress, message: m.message };
+    case "complete":
+      return { status: "complete", progress: 100, output_key: m.output_key, output_url: m.output_url };
+    case "error":
+      return { status: "error", error: m.error };
+    case "cancelled":
+      return { status: "cancelled" };
+    default:
+      return null; // pong, or a message type this page does not know yet
+  }
+}
+
+/**
+ * Follows one job until `stop()`. Callbacks: `onPatch(patch)` with what changed; `onMode(mode, note)` with
+ * "connecting" | "live" | "polling" | "stopped"; `onFatal(text, status)` when the token or the job is refused,
+ * after which the feed has stopped (polling again would only repeat the refusal).
+ */
+export class JobFeed {
+  constructor(jobId, token, { onPatch, onMode, onFatal }) {
+    Object.assign(this, { jobId, token, onPatch, onMode, onFatal });
+    this.ws = null;
+    this.ping = null;
+    this.poller = null;
+    this.stopped = false;
+  }
+
+  start() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    // Browsers cannot set headers on a WebSocket, hence the token in the query (docs/api.md).
+    const url = `${scheme}://${location.host}/api/jobs/${encodeURIComponent(this.jobId)}/ws` +
+      `?token=${encodeURIComponent(this.token)}`;
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch (err) {
+      this.#poll(`could not open a WebSocket: ${err.message}`);
+      return;
+    }
+    this.ws = ws;
+    this.onMode("connecting");
+    ws.onopen = () => {
+      this.onMode("live");
+      this.ping = setInterval(() => ws.readyState === WebSocket.OPEN && ws.send('{"type":"ping"}'), PING_MS);
+    };
+    ws.onmessage = (event) => {
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      const patch = patchFromMessage(message);
+      if (patch) this.onPatch(patch);
+    };
+    // An error is always followed by a close; the close decides. A socket that closes while the job still
+    // runs (refused upgrade, proxy, network change) hands over to polling.
+    ws.onclose = (event) => {
+      clearInterval(this.ping);
+      this.ws = null;
+      if (!this.stopped) this.#poll(`the WebSocket closed (code ${event.code}); polling every ${POLL_MS / 1000} s`);
+    };
+  }
+
+  stop() {
+    this.stopped = true;
+    clearInterval(this.ping);
+    this.poller?.stop();
+    if (this.ws && this.ws.readyState <= WebSocket.OPEN) this.ws.close(1000, "done");
+    this.ws = null;
+    this.onMode("stopped");
+  }
+
+  #poll(note) {
+    this.onMode("polling", note);
+    // Paused while the tab is hidden; the first read is at once, so no update waits a whole period.
+    this.poller = whileVisible(async () => {
+      const result = await request(`/api/export/status/${encodeURIComponent(this.jobId)}`, { auth: { bearer: this.token } });
+      if (this.stopped) return;
+      if (result.ok) {
+        this.onPatch(result.data);
+      } else if ([401, 403, 404].includes(result.status)) {
+        this.stop();
+        this.onFatal(describe(result, "Status of this job"), result.status);
+      } else {
+        // A 5xx or a network blip: say so and keep polling.
+        this.onMode("polling", describe(result, "Last status call failed"));
+      }
+    }, POLL_MS);
+    this.poller.now();
+  }
+}

@@ -1,0 +1,84 @@
+// One export job on the dashboard: built once, then updated in place (so a button keeps its focus and a
+// progress bar moves instead of being redrawn).
+import { h, when } from "/assets/common.js";
+
+const FEED_LABELS = { connecting: "connecting…", live: "live", polling: "polling", stopped: "" };
+
+export class JobRow {
+  constructor(jobId, { cancel, signLink }) {
+    this.linked = false;
+    this.parts = {
+      type: h("span", { className: "type" }),
+      status: h("span", { className: "status" }),
+      id: h("code", { className: "job-id", title: jobId }, `${jobId.slice(0, 8)}…`),
+      project: h("span", { className: "muted" }),
+      feed: h("span", { className: "feed", hidden: true }),
+      bar: h("progress", { max: 100, value: 0 }),
+      pct: h("span", { className: "pct" }, "0 %"),
+      message: h("div", { className: "message muted", hidden: true }),
+      error: h("div", { className: "job-error", hidden: true }),
+      download: h("a", { className: "download", hidden: true, rel: "noopener" }, "Download"),
+      cancel: h("button", { type: "button", className: "danger cancel", hidden: true }, "Cancel"),
+      times: h("span", { className: "muted" }),
+    };
+    const p = this.parts;
+    p.bar.setAttribute("aria-label", `Progress of job ${jobId}`);
+    p.cancel.addEventListener("click", cancel);
+    // A signed URL expires (1 h by default): one older than that is renewed before following it.
+    p.download.addEventListener("click", async (event) => {
+      if (Date.parse(p.download.dataset.expiresAt) > Date.now() + 5000) return;
+      event.preventDefault();
+      const url = await signLink();
+      if (url) location.assign(url);
+    });
+    this.element = h("li", { className: "job", dataset: { jobId } },
+      h("div", { className: "top" }, p.type, p.status, p.project, p.id, p.feed),
+      h("div", { className: "bar" }, p.bar, p.pct),
+      p.message, p.error,
+      h("div", { className: "actions" }, p.download, p.cancel, p.times));
+  }
+
+  show(job) {
+    const p = this.parts;
+    const running = job.status === "pending" || job.status === "processing";
+    this.element.className = `job is-${job.status}`;
+    p.type.textContent = job.type || "export";
+    p.status.textContent = job.status;
+    p.status.className = `status status-${job.status}`;
+    p.project.textContent = job.project_id === undefined ? "" : `project ${job.project_id}`;
+    p.bar.value = job.progress;
+    p.pct.textContent = `${job.progress} %`;
+    p.message.textContent = job.message || "";
+    p.message.hidden = !job.message || !running;
+    if (job.status === "error") this.problem(`Failed: ${job.error || "no reason given"}`);
+    p.cancel.hidden = !running;
+    const finished = job.completed_at ? ` · finished ${when(job.completed_at)}` : "";
+    p.times.textContent = `created ${when(job.created_at)}${finished}`;
+    if (!running) this.feed("stopped");
+  }
+
+  feed(mode, note) {
+    const p = this.parts;
+    p.feed.textContent = FEED_LABELS[mode] ?? mode;
+    p.feed.className = `feed ${mode}`;
+    p.feed.hidden = !p.feed.textContent;
+    p.feed.title = note || "";
+  }
+
+  link(url, expiresAt, outputKey) {
+    const a = this.parts.download;
+    a.href = url;
+    a.dataset.expiresAt = expiresAt;
+    a.download = (outputKey || "").split("/").pop() || "";
+    a.hidden = false;
+  }
+
+  problem(text) {
+    this.parts.error.textContent = text;
+    this.parts.error.hidden = !text;
+  }
+
+  busy(on) {
+    this.parts.cancel.disabled = on;
+  }
+}

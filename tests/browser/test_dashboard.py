@@ -1,0 +1,239 @@
+"""`/docs` offline and the export dashboard `/`, in headless Chromium against the real Worker."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.support import screenshot
+from tests.conftest import put_object, token_headers, user_token
+from tests.waiting import wait_for
+
+INPUT_KEY = "working_videos/match.mp4"
+PARAMS = {
+    "overlay": {"highlight_regions": [{"start_frame": 0, "end_frame": 30, "x": 0.5, "y": 0.5,
+                                       "radius_x": 0.1, "radius_y": 0.2}], "effect_type": "dim"},
+    "framing": {"crop_keyframes": [{"frame": 0, "x": 0, "y": 0, "width": 608, "height": 1080}], "fps": 30},
+    "annotate": {"clips": [{"start_time": 1.5, "end_time": 9, "name": "Goal"}]},
+}
+
+
+def test_docs_render_offline_from_the_workers_own_assets(page, traffic, worker):
+    page.goto("/docs")
+    operations = page.locator(".opblock")
+    expect(operations.first).to_be_visible()
+    assert operations.count() > 10
+    expect(page.locator(".opblock-summary-path", has_text="/api/export/jobs").first).to_be_visible()
+    # Everything came from the Worker: Swagger UI's files, the OpenAPI document, the favicon.
+    hosts = {urlsplit(url).netloc for _, url in traffic.requests}
+    assert hosts == {urlsplit(worker.base_url).netloc}, hosts
+    for asset in ("/vendor/swagger-ui/swagger-ui-bundle.js", "/vendor/swagger-ui/swagger-ui.css", "/openapi.json"):
+        assert traffic.urls(asset), f"{asset} was not loaded"
+
+
+# --- the export dashboard (/) ----------------------------------------------------------------------
+
+def start_export(client, fake_runpod, user: str, project_id: int = 7, export_type: str = "overlay"
+                 ) -> tuple[str, dict, str]:
+    """Start an export for `user` and wait until RunPod got it: (job id, the run's input, RunPod id)."""
+    r = client.post(f"/api/export/{export_type}/start", headers=token_headers(user),
+                    json={"project_id": project_id, "input_key": INPUT_KEY, "params": PARAMS[export_type]})
+    assert r.status_code == 202, r.text
+    job_id = r.json()["job_id"]
+    run, runpod_id = fake_runpod.run_for(job_id)
+    return job_id, run["input"], runpod_id
+
+
+def report(gpu_input: dict, body: dict) -> None:
+    """What the GPU worker does: POST to the signed callback URL it was given."""
+    r = httpx.post(gpu_input["callback_url"], json=body, timeout=30)
+    assert r.status_code == 200, r.text
+
+
+def upload_output(gpu_input: dict, data: bytes) -> None:
+    r = httpx.put(gpu_input["output_url"], content=data, headers=gpu_input["output_headers"], timeout=30)
+    assert r.status_code == 200, r.text
+
+
+def api_status(client, user: str, job_id: str) -> dict:
+    return client.get(f"/api/export/status/{job_id}", headers=token_headers(user)).json()
+
+
+def job_row(page, job_id: str):
+    return page.locator(f'li.job[data-job-id="{job_id}"]')
+
+
+def open_dashboard(page, user: str) -> str:
+    token = user_token(user)
+    page.goto(f"/#token={token}")
+    return token
+
+
+def new_user(client, user: str) -> str:
+    """A user with an input video. Each test has its own, so the dashboard lists only that test's jobs."""
+    put_object(client, user, INPUT_KEY, b"\x00\x01input-video" * 100)
+    return user
+
+
+@pytest.fixture
+def user_with_input(client, request) -> str:
+    return new_user(client, "b-" + re.sub(r"[^A-Za-z0-9_-]", "", request.node.name)[:40])
+
+
+def test_dashboard_follows_a_job_over_its_websocket_to_the_download(page, traffic, client, fake_runpod,
+                                                                   user_with_input):
+    user = user_with_input
+    fake_runpod.mode = "ok"
+    job_id, gpu, _ = start_export(client, fake_runpod, user)
+    token = open_dashboard(page, user)
+
+    # The token left the address bar at once and lives in this tab's sessionStorage only.
+    expect(page.locator("#who-text")).to_contain_text(f"Signed in as {user}")
+    assert "token" not in page.url and urlsplit(page.url).fragment == ""
+    assert page.evaluate("sessionStorage.getItem('reel.dashboard.token')") == token
+    assert page.evaluate("localStorage.length") == 0
+
+    row = job_row(page, job_id)
+    bar = row.locator("progress")
+    expect(row.locator(".status")).to_have_text("processing")
+    expect(row.locator(".feed")).to_have_text("live")
+    for value in (40, 75):
+        report(gpu, {"status": "progress", "progress": value, "message": f"encoding ({value})"})
+        expect(bar).to_have_attribute("value", str(value))
+        expect(row.locator(".pct")).to_have_text(f"{value} %")
+    expect(row.locator(".message")).to_have_text("encoding (75)")
+
+    rendered = b"rendered by the test's GPU for " + job_id.encode()
+    upload_output(gpu, rendered)
+    report(gpu, {"status": "complete", "output_key": gpu["output_key"]})
+    expect(row.locator(".status")).to_have_text("complete")
+    expect(bar).to_have_attribute("value", "100")
+    link = row.locator("a.download")
+    expect(link).to_be_visible()
+    expect(row.locator("button.cancel")).to_be_hidden()
+    screenshot(page, "dashboard-live-complete")
+    # The link is the signed URL the job's output_url answered: it serves the bytes the GPU uploaded.
+    assert httpx.get(link.get_attribute("href"), timeout=30).content == rendered
+
+    # Every update came over the socket: the page never polled, and the token never went into an HTTP URL.
+    assert any(f"/api/jobs/{job_id}/ws?token=" in url for url in traffic.websockets)
+    assert traffic.urls(f"/api/export/status/{job_id}") == []
+    assert [url for _, url in traffic.requests if token in url] == []
+
+
+def test_dashboard_polls_when_the_websocket_is_dropped(page, traffic, client, fake_runpod, user_with_input):
+    user = user_with_input
+    fake_runpod.mode = "ok"
+    dropped: list[str] = []
+
+    def drop(ws):  # as a proxy that kills WebSockets would: the socket closes before the job ends
+        dropped.append(ws.url)
+        ws.close(code=1011, reason="dropped by the test")
+
+    page.route_web_socket(re.compile(r"/api/jobs/[^/]+/ws"), drop)
+    job_id, gpu, _ = start_export(client, fake_runpod, user)
+    open_dashboard(page, user)
+    row = job_row(page, job_id)
+    expect(row.locator(".feed")).to_have_text("polling")
+    assert any(f"/api/jobs/{job_id}/ws" in url for url in dropped)
+
+    report(gpu, {"status": "progress", "progress": 30})
+    expect(row.locator("progress")).to_have_attribute("value", "30")
+    report(gpu, {"status": "progress", "progress": 65})
+    expect(row.locator("progress")).to_have_attribute("value", "65")
+    upload_output(gpu, b"polled output")
+    report(gpu, {"status": "complete", "output_key": gpu["output_key"]})
+    expect(row.locator(".status")).to_have_text("complete")
+    expect(row.locator("a.download")).to_be_visible()
+    assert httpx.get(row.locator("a.download").get_attribute("href"), timeout=30).content == b"polled output"
+    # The bar moved through GET /api/export/status, the only way left.
+    assert len(traffic.urls(f"/api/export/status/{job_id}$", "GET")) >= 3
+    polls = len(traffic.urls(f"/api/export/status/{job_id}$"))
+    expect(row.locator(".feed")).to_be_hidden()  # a finished job is no longer followed
+    with page.expect_response(re.compile(r"/api/export/jobs\?")):
+        page.locator("#refresh").click()
+    assert len(traffic.urls(f"/api/export/status/{job_id}$")) == polls
+
+
+def test_cancel_from_the_dashboard(page, client, fake_runpod, user_with_input):
+    user = user_with_input
+    fake_runpod.mode = "ok"
+    job_id, _, runpod_id = start_export(client, fake_runpod, user)
+    open_dashboard(page, user)
+    row = job_row(page, job_id)
+    expect(row.locator(".status")).to_have_text("processing")
+
+    # The page asks first: saying no leaves the job running.
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    row.locator("button.cancel").click()
+    expect(row.locator("button.cancel")).to_be_enabled()
+    assert api_status(client, user, job_id)["status"] == "processing"
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.locator("button.cancel").click()
+    expect(row.locator(".status")).to_have_text("cancelled")
+    expect(row.locator("button.cancel")).to_be_hidden()
+    assert api_status(client, user, job_id)["status"] == "cancelled"
+    wait_for(lambda: runpod_id in fake_runpod.cancel_calls, what="RunPod's cancel call")
+
+
+def test_dashboard_shows_each_state_and_errors_plainly(page, client, fake_runpod):
+    """Several jobs at once: running, complete, failed. Its screenshot is docs/images/dashboard.png."""
+    user = new_user(client, "maria")
+    fake_runpod.mode = "ok"
+    failed, failed_gpu, _ = start_export(client, fake_runpod, user, project_id=12, export_type="annotate")
+    done, done_gpu, _ = start_export(client, fake_runpod, user, project_id=12, export_type="framing")
+    running, running_gpu, _ = start_export(client, fake_runpod, user, project_id=12)
+    report(failed_gpu, {"status": "error", "error": "ffmpeg exited with status 1: invalid data found"})
+    upload_output(done_gpu, b"done")
+    report(done_gpu, {"status": "complete", "output_key": done_gpu["output_key"]})
+    report(running_gpu, {"status": "progress", "progress": 60, "message": "encoding frame 5400 of 9000"})
+
+    page.set_viewport_size({"width": 900, "height": 640})
+    open_dashboard(page, user)
+    rows = page.locator("li.job")
+    expect(rows).to_have_count(3)
+    # Newest first.
+    assert rows.evaluate_all("rows => rows.map(r => r.dataset.jobId)") == [running, done, failed]
+    expect(job_row(page, running).locator("progress")).to_have_attribute("value", "60")
+    expect(job_row(page, running).locator(".message")).to_have_text("encoding frame 5400 of 9000")
+    expect(job_row(page, done).locator("a.download")).to_be_visible()
+    expect(job_row(page, failed).locator(".status")).to_have_text("error")
+    expect(job_row(page, failed).locator(".job-error")).to_have_text(
+        "Failed: ffmpeg exited with status 1: invalid data found")
+    expect(job_row(page, running).locator(".feed")).to_have_text("live")
+    screenshot(page, "dashboard", full_page=True)
+
+
+def test_a_refused_token_then_a_pasted_one_then_forgotten(page):
+    page.goto("/#token=not-a-real-token")
+    expect(page.locator("#error")).to_contain_text("HTTP 401, unauthorized")
+    expect(page.locator("#token-form")).to_be_visible()
+    assert urlsplit(page.url).fragment == ""
+
+    page.locator("#token-input").fill(user_token("nobody-yet"))
+    page.get_by_role("button", name="Use token").click()
+    expect(page.locator("#who-text")).to_contain_text("Signed in as nobody-yet")
+    expect(page.locator("#empty")).to_be_visible()
+    expect(page.locator("#error")).to_be_hidden()
+
+    page.get_by_role("button", name="Forget token").click()
+    expect(page.locator("#token-form")).to_be_visible()
+    expect(page.locator("#jobs-card")).to_be_hidden()
+    assert page.evaluate("sessionStorage.getItem('reel.dashboard.token')") is None
+
+
+def test_the_dashboard_fits_a_phone(page, client, fake_runpod, user_with_input):
+    user = user_with_input
+    fake_runpod.mode = "ok"
+    job_id, _, _ = start_export(client, fake_runpod, user)
+    page.set_viewport_size({"width": 360, "height": 740})
+    open_dashboard(page, user)
+    expect(job_row(page, job_id).locator(".status")).to_have_text("processing")
+    # Nothing wider than the screen: no sideways scrolling on a phone.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    screenshot(page, "dashboard-phone", full_page=True)

@@ -1,0 +1,186 @@
+"""WorkersClient against the Worker on the real runtime: start, status, list, cancel, tokens, typed
+errors, `watch` over the WebSocket, and `watch` falling back to polling when the socket drops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import httpx
+import pytest
+from reel_ballers_client import (
+    Conflict,
+    ExportSwitch,
+    InvalidRequest,
+    NotFound,
+    Unauthorized,
+    WorkersClient,
+    mint_user_token,
+    start_export,
+)
+
+from tests.conftest import SECRETS, SERVER_KEY, put_object
+from tests.waiting import wait_for
+
+PARAMS = {"highlight_regions": [{"start_frame": 0, "end_frame": 10, "x": 0.5, "y": 0.5, "radius_x": 0.1,
+                                 "radius_y": 0.1}], "effect_type": "blur"}
+INPUT = "working_videos/client.mp4"
+
+
+@pytest.fixture(scope="module")
+def carol_input(worker):
+    with httpx.Client(base_url=worker.base_url, timeout=30) as c:
+        put_object(c, "carol", INPUT, b"carol's video")
+
+
+@pytest.fixture
+def client(worker, carol_input, fake_runpod):
+    fake_runpod.mode = "ok"
+    return WorkersClient(worker.base_url, SERVER_KEY, "carol")
+
+
+async def callback(url: str, body: dict) -> None:
+    async with httpx.AsyncClient(timeout=30) as c:
+        assert (await c.post(url, json=body)).status_code == 200
+
+
+async def submitted(client: WorkersClient, fake_runpod) -> tuple[str, str]:
+    started = await client.start_export("overlay", 3, INPUT, PARAMS)
+    run, _ = await asyncio.to_thread(fake_runpod.run_for, started["job_id"])
+    return started["job_id"], run["input"]["callback_url"]
+
+
+async def test_start_status_list_cancel(client, worker):
+    async with client:
+        started = await client.start_export("overlay", 3, INPUT, PARAMS, idempotency_key="client-test-1")
+        job_id = started["job_id"]
+        assert started["websocket_url"] == client.get_websocket_url(job_id)
+        assert started["websocket_url"].startswith("ws://127.0.0.1:")
+        again = await client.start_export("overlay", 3, INPUT, PARAMS, idempotency_key="client-test-1")
+        assert again["job_id"] == job_id
+        assert (await client.get_job_status(job_id))["job_id"] == job_id
+        page = await client.list_jobs(export_type="overlay", limit=100)
+        assert job_id in [j["job_id"] for j in page["jobs"]]
+        assert (await client.cancel(job_id))["status"] == "cancelled"
+        with pytest.raises(Conflict) as caught:
+            await client.cancel(job_id)
+        assert caught.value.code == "already_finished"
+
+
+async def test_errors_are_typed_and_carry_the_code(client, worker):
+    async with client:
+        with pytest.raises(NotFound) as caught:
+            await client.get_job_status("0" * 32)
+        assert caught.value.code == "not_found"
+        with pytest.raises(InvalidRequest) as caught:
+            await client.start_export("overlay", 3, "working_videos/absent.mp4", PARAMS)
+        assert caught.value.code == "input_not_found"
+        with pytest.raises(InvalidRequest) as caught:
+            await client.start_export("overlay", 3, INPUT, {"effect_type": "sparkle"})
+        assert caught.value.status == 422 and caught.value.body["details"]
+    async with WorkersClient(worker.base_url, "not-the-key", "carol") as wrong:
+        with pytest.raises(Unauthorized) as caught:
+            await wrong.list_jobs()
+        assert caught.value.code == "unauthorized"
+
+
+async def test_tokens_minted_offline_and_online_are_accepted(client, worker):
+    offline = mint_user_token("carol", SECRETS["USER_TOKEN_SECRET"], ttl_s=600)
+    async with client:
+        online = await client.mint_user_token(ttl_s=600)
+    async with httpx.AsyncClient(base_url=worker.base_url, timeout=30) as c:
+        for token in (offline, online):
+            r = await c.get("/api/export/jobs", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 200, r.text
+
+
+async def test_watch_follows_a_job_over_the_websocket(client, fake_runpod):
+    async with client:
+        job_id, cb = await submitted(client, fake_runpod)
+        events: list[dict] = []
+
+        async def follow() -> None:
+            async for event in client.watch(job_id):
+                events.append(event)
+
+        task = asyncio.create_task(follow())
+        await asyncio.to_thread(wait_for, lambda: events, 15, "the first event")
+        for p in (20, 70):
+            await callback(cb, {"status": "progress", "progress": p})
+        await callback(cb, {"status": "complete", "output_key": f"final_videos/overlay_{job_id}.mp4"})
+        await asyncio.wait_for(task, 30)  # the iterator ends by itself at the terminal event
+    assert events[0]["type"] == "status"
+    assert [e["progress"] for e in events if e["type"] == "progress"] == [20, 70]
+    assert events[-1]["type"] == "complete" and events[-1]["output_url"]
+
+
+class Proxy:
+    """A TCP proxy in front of the Worker, for the WebSocket only, that the test can cut."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.server: asyncio.Server | None = None
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self.writers += [writer, up_writer]
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def cut(self) -> None:
+        """Drop every connection and refuse new ones, as a failed network path would."""
+        assert self.server is not None
+        self.server.close()
+        for w in self.writers:
+            w.transport.abort()
+        await self.server.wait_closed()
+
+
+async def test_watch_falls_back_to_polling_when_the_socket_drops(worker, carol_input, fake_runpod):
+    fake_runpod.mode = "ok"
+    proxy = Proxy(int(worker.base_url.rsplit(":", 1)[1]))
+    port = await proxy.start()
+    async with WorkersClient(worker.base_url, SERVER_KEY, "carol", ws_base_url=f"http://127.0.0.1:{port}") as client:
+        job_id, cb = await submitted(client, fake_runpod)
+        events: list[dict] = []
+
+        async def follow() -> None:
+            async for event in client.watch(job_id, reconnects=2, poll_interval_s=0.1):
+                events.append(event)
+
+        task = asyncio.create_task(follow())
+        await callback(cb, {"status": "progress", "progress": 30})
+        await asyncio.to_thread(wait_for, lambda: any(e.get("progress") == 30 for e in events), 15, "progress 30")
+        await proxy.cut()  # mid-job: the socket drops, and reconnecting is refused
+        await callback(cb, {"status": "progress", "progress": 60, "message": "half"})
+        await asyncio.to_thread(wait_for, lambda: any(e.get("progress") == 60 for e in events), 30,
+                                "progress 60 by polling")
+        await callback(cb, {"status": "complete", "output_key": f"final_videos/overlay_{job_id}.mp4"})
+        await asyncio.wait_for(task, 30)
+    after_cut = events[[e.get("progress") for e in events].index(60):]
+    assert after_cut[0] == {"type": "progress", "job_id": job_id, "progress": 60, "message": "half"}
+    assert after_cut[-1]["type"] == "complete" and after_cut[-1]["output_url"]
+
+
+async def test_the_switch_sends_the_export_to_the_worker_when_on(worker, carol_input, fake_runpod):
+    async def local(**kwargs):
+        raise AssertionError("the local path must not run with the flag on")
+
+    switch = ExportSwitch.from_env({"USE_WORKERS_EXPORT": "true", "WORKERS_API_URL": worker.base_url,
+                                    "WORKERS_API_KEY": SERVER_KEY})
+    answer = await start_export(switch, "overlay", user_id="carol", project_id=3, input_key=INPUT, params=PARAMS,
+                                local=local)
+    assert set(answer) == {"job_id", "status", "websocket_url"}
+    assert answer["websocket_url"].endswith(f"/api/jobs/{answer['job_id']}/ws")
