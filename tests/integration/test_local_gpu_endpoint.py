@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import uvicorn
 from gpu_worker.local_endpoint import STOPPED_WHILE_RUNNING, LocalEndpoint
 from tests.conftest import REPO, put_object, token_headers, worker_env
 from tests.gpu_worker.media import count_frames, frames_rgb, make_clip, pixel, serve_storage
+from tests.waiting import wait_for
 from tests.worker_process import worker as make_worker_process
 
 KEY = "test-runpod-key"
@@ -36,24 +36,13 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until(check, timeout: float = 30.0, what: str = "condition"):
-    """Poll `check` until it returns something truthy (the endpoint is observed over HTTP, as a client would)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 @contextlib.contextmanager
 def endpoint_in_thread(state_dir: Path, worker_env_: dict[str, str]):
     endpoint = LocalEndpoint(KEY, state_dir, worker_env=worker_env_)
     server = uvicorn.Server(uvicorn.Config(endpoint.app(), host="127.0.0.1", port=_port(), log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    wait_until(lambda: server.started, 10, "the endpoint to start")
+    wait_for(lambda: server.started, 10, "the endpoint to start")
     try:
         yield f"http://127.0.0.1:{server.config.port}/v2/local", endpoint
     finally:
@@ -77,7 +66,7 @@ def endpoint_process(state_dir: Path, log_path: Path, extra_env: dict[str, str])
             return httpx.get(f"{url}/health", headers=AUTH, timeout=2).status_code == 200
         return False
 
-    wait_until(up, 30, "the endpoint process to answer")
+    wait_for(up, 30, "the endpoint process to answer")
     try:
         yield url, proc
     finally:
@@ -147,14 +136,14 @@ def test_cloud_shapes_progress_completion_and_webhook(tmp_path, storage):
 
         runpod_id = submit(url, storage, job_id="shapes1")
         assert runpod_id.startswith("local-")
-        running = wait_until(lambda: (s := status(url, runpod_id))["status"] == "IN_PROGRESS" and "output" in s and s,
-                             what="IN_PROGRESS with progress")
+        running = wait_for(lambda: (s := status(url, runpod_id))["status"] == "IN_PROGRESS" and "output" in s and s,
+                             30, "IN_PROGRESS with progress")
         assert set(running) == {"id", "status", "delayTime", "output"}
         assert set(running["output"]) == {"progress", "message"} and 0 <= running["output"]["progress"] < 100
         health = httpx.get(f"{url}/health", headers=AUTH).json()
         assert health["workers"] == {"idle": 0, "running": 1} and health["jobs"]["inProgress"] == 1
 
-        done = wait_until(lambda: (s := status(url, runpod_id))["status"] == "COMPLETED" and s, what="COMPLETED")
+        done = wait_for(lambda: (s := status(url, runpod_id))["status"] == "COMPLETED" and s, 30, what="COMPLETED")
         assert done["output"] == {"status": "complete", "output_key": "final_videos/overlay_shapes1.mp4"}
         assert isinstance(done["delayTime"], int) and isinstance(done["executionTime"], int)
         storage.wait_for(lambda s: webhooks(s, runpod_id))
@@ -172,7 +161,7 @@ def test_a_failing_job_is_failed_with_the_handlers_message(tmp_path, storage):
     storage.objects["/junk.mp4"] = b"not a video at all" * 50
     with endpoint_in_thread(tmp_path / "state", FAST) as (url, _):
         runpod_id = submit(url, storage, name="junk.mp4")
-        failed = wait_until(lambda: (s := status(url, runpod_id))["status"] == "FAILED" and s, what="FAILED")
+        failed = wait_for(lambda: (s := status(url, runpod_id))["status"] == "FAILED" and s, 30, what="FAILED")
         assert "not a readable video" in failed["error"] and SECRET not in failed["error"]
         storage.wait_for(lambda s: webhooks(s, runpod_id))
         assert webhooks(storage, runpod_id)[0]["status"] == "FAILED"
@@ -184,7 +173,7 @@ def test_one_job_at_a_time_and_cancel_stops_ffmpeg(tmp_path, storage):
         first = submit(url, storage, job_id="cancel1")
         second = submit(url, storage, job_id="cancel2")
         third = submit(url, storage, job_id="cancel3")
-        pids = wait_until(lambda: ffmpeg_of("cancel1"), what="the first job's ffmpeg")
+        pids = wait_for(lambda: ffmpeg_of("cancel1"), 30, what="the first job's ffmpeg")
         assert status(url, first)["status"] == "IN_PROGRESS"
         assert status(url, second)["status"] == status(url, third)["status"] == "IN_QUEUE"  # one GPU: queued
 
@@ -193,17 +182,17 @@ def test_one_job_at_a_time_and_cancel_stops_ffmpeg(tmp_path, storage):
         # The running one: its ffmpeg is gone.
         cancelled = httpx.post(f"{url}/cancel/{first}", headers=AUTH).json()
         assert cancelled["id"] == first and cancelled["status"] == "CANCELLED"
-        wait_until(lambda: not ffmpeg_of("cancel1") and not any(Path(f"/proc/{p}").exists() for p in pids), 10,
+        wait_for(lambda: not ffmpeg_of("cancel1") and not any(Path(f"/proc/{p}").exists() for p in pids), 10,
                    "the cancelled job's ffmpeg to end")
-        wait_until(lambda: not (endpoint.work_root / first).exists(), 10, "its files to be removed")
+        wait_for(lambda: not (endpoint.work_root / first).exists(), 10, "its files to be removed")
         storage.wait_for(lambda s: webhooks(s, first) and webhooks(s, second))
         assert webhooks(storage, first)[0]["status"] == webhooks(storage, second)[0]["status"] == "CANCELLED"
         # The next job in the queue runs; the cancelled ones stay cancelled and never report complete.
-        wait_until(lambda: status(url, third)["status"] == "IN_PROGRESS", what="the third job to start")
+        wait_for(lambda: status(url, third)["status"] == "IN_PROGRESS", 30, what="the third job to start")
         httpx.post(f"{url}/cancel/{third}", headers=AUTH)
-        wait_until(lambda: not ffmpeg_of("cancel3"), 10, "the third job's ffmpeg to end")
+        wait_for(lambda: not ffmpeg_of("cancel3"), 10, "the third job's ffmpeg to end")
         assert status(url, first)["status"] == status(url, second)["status"] == "CANCELLED"
-        wait_until(lambda: not any(endpoint.work_root.iterdir()), 10, "every job's files to be removed")
+        wait_for(lambda: not any(endpoint.work_root.iterdir()), 10, "every job's files to be removed")
         for job_id in ("cancel1", "cancel2", "cancel3"):
             assert not any(c["body"].get("status") == "complete" for c in storage.callbacks
                            if c["path"].startswith(f"/callback/{job_id}"))
@@ -216,11 +205,11 @@ def test_restart_fails_the_running_job_runs_the_queued_and_never_reuses_ids(tmp_
     with endpoint_process(state, log, SLOW) as (url, proc):
         running = submit(url, storage, job_id="restart1")
         queued = submit(url, storage, name="short.mp4", job_id="restart2")
-        wait_until(lambda: ffmpeg_of("restart1"), what="the first job's ffmpeg")
+        wait_for(lambda: ffmpeg_of("restart1"), 30, what="the first job's ffmpeg")
         os.killpg(proc.pid, signal.SIGKILL)  # a crash: nothing gets to clean up
         proc.wait(10)
         # The job's process sees the endpoint gone and takes its ffmpeg with it.
-        wait_until(lambda: not ffmpeg_of("restart1"), 10, "the orphaned ffmpeg to end")
+        wait_for(lambda: not ffmpeg_of("restart1"), 10, "the orphaned ffmpeg to end")
 
     work_root = LocalEndpoint(KEY, state).work_root
     assert (work_root / running).exists()  # the killed job's files, until the next start
@@ -231,10 +220,10 @@ def test_restart_fails_the_running_job_runs_the_queued_and_never_reuses_ids(tmp_
         storage.wait_for(lambda s: webhooks(s, running))
         assert webhooks(storage, running) == [failed]
         # The job still queued at the crash runs now.
-        wait_until(lambda: status(url, queued)["status"] == "COMPLETED", what="the queued job to complete")
+        wait_for(lambda: status(url, queued)["status"] == "COMPLETED", 30, what="the queued job to complete")
         fresh = submit(url, storage, name="short.mp4", job_id="restart3")
         assert fresh not in (running, queued)
-        wait_until(lambda: status(url, fresh)["status"] == "COMPLETED", what="a new job to complete")
+        wait_for(lambda: status(url, fresh)["status"] == "COMPLETED", 30, what="a new job to complete")
 
     text = log.read_text()
     assert running in text and "FAILED" in text  # the log says what happened to the job
@@ -247,10 +236,10 @@ def test_a_clean_stop_fails_the_running_job_at_once(tmp_path, storage):
     state = tmp_path / "state"
     with endpoint_in_thread(state, SLOW) as (url, _):
         runpod_id = submit(url, storage, job_id="stop1")
-        wait_until(lambda: ffmpeg_of("stop1"), what="the job's ffmpeg")
+        wait_for(lambda: ffmpeg_of("stop1"), 30, what="the job's ffmpeg")
     # Leaving the block stopped the server (its lifespan's shutdown): the job failed and its webhook went out.
     assert webhooks(storage, runpod_id)[0]["status"] == "FAILED"
-    wait_until(lambda: not ffmpeg_of("stop1"), 10, "the job's ffmpeg to end")
+    wait_for(lambda: not ffmpeg_of("stop1"), 10, "the job's ffmpeg to end")
     with endpoint_in_thread(state, FAST) as (url, _):
         assert status(url, runpod_id)["error"] == STOPPED_WHILE_RUNNING
 
@@ -266,10 +255,13 @@ def test_export_renders_end_to_end_through_the_worker(tmp_path):
                 "params": {"highlight_regions": [{"start_frame": 0, "end_frame": 29, "x": 0.5, "y": 0.5,
                                                   "radius_x": 0.2, "radius_y": 0.3}], "effect_type": "dim"}}
         job_id = c.post("/api/export/overlay/start", json=body, headers=token_headers("dev")).json()["job_id"]
-        deadline = time.monotonic() + 60
-        while (job := c.get(f"/api/export/status/{job_id}", headers=token_headers("dev")).json())["status"] != "complete":
-            assert job["status"] in ("pending", "processing") and time.monotonic() < deadline, job
-            time.sleep(0.1)
+
+        def finished():
+            job = c.get(f"/api/export/status/{job_id}", headers=token_headers("dev")).json()
+            assert job["status"] in ("pending", "processing", "complete"), job
+            return job["status"] == "complete" and job
+
+        job = wait_for(finished, 60, "the export to complete")
         assert job["progress"] == 100 and "message" not in job  # no stale "rendering overlay" once complete
         signed = c.get(job["output_url"], headers=token_headers("dev")).json()["url"]
         rendered = httpx.get(signed).content
