@@ -170,6 +170,7 @@ class LocalEndpoint:
             for task in list(self._tasks):
                 task.cancel()
             self.store.close()
+            shutil.rmtree(self.work_root, ignore_errors=True)  # no job runs any more
 
     def _spawn(self, coro) -> None:
         task = asyncio.ensure_future(coro)
