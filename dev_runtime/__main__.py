@@ -23,8 +23,10 @@ LOCAL_RUNPOD_PORT = 8788
 LOCAL_RUNPOD = f"http://127.0.0.1:{LOCAL_RUNPOD_PORT}/v2/local"
 
 
-def _start_local_runpod(api_key: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "GPU_PORT": str(LOCAL_RUNPOD_PORT), "RUNPOD_API_KEY": api_key}
+def _start_local_runpod(api_key: str, state_dir: Path) -> subprocess.Popen[bytes]:
+    # Its jobs live beside the Worker's state, so a fresh LOCAL_STATE_DIR starts both afresh.
+    env = {**os.environ, "GPU_PORT": str(LOCAL_RUNPOD_PORT), "RUNPOD_API_KEY": api_key,
+           "GPU_STATE_DIR": str(state_dir / "local-runpod")}
     return subprocess.Popen([sys.executable, "-m", "gpu_worker.local_endpoint"], cwd=REPO, env=env,
                             start_new_session=True)
 
@@ -36,14 +38,14 @@ def main() -> int:
     # Never the key itself: the dev log shows no secret. The developer reads it from the file.
     print(f"{'created' if created else 'using'} {dev_vars.name}: the dev API key is the first of its API_KEYS")
 
+    state_dir = Path(os.environ.get("LOCAL_STATE_DIR", REPO / ".wrangler" / "dev"))
     gpu = None
     if values.get("RUNPOD_ENDPOINT") == LOCAL_RUNPOD:
-        gpu = _start_local_runpod(values.get("RUNPOD_API_KEY", ""))
+        gpu = _start_local_runpod(values.get("RUNPOD_API_KEY", ""), state_dir)
         print(f"RunPod endpoint: local stand-in at {LOCAL_RUNPOD} (set RUNPOD_ENDPOINT and RUNPOD_API_KEY for a real one)")
     else:
         print(f"RunPod endpoint: {values.get('RUNPOD_ENDPOINT')}")
 
-    state_dir = Path(os.environ.get("LOCAL_STATE_DIR", REPO / ".wrangler" / "dev"))
     server = WranglerDev(values=values, state_dir=state_dir, bundle_dir=bundle_dir,
                          port=int(os.environ.get("PORT", "8787")), secret_names=tuple(secret_names(REPO)),
                          required=tuple(required_secret_names(REPO)), echo=sys.stdout)

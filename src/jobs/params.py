@@ -1,5 +1,9 @@
 """Request bodies of `POST /api/export/{type}/start`, validated per export type.
 
+Coordinates are normalised: x and widths are fractions of the source frame's width, y and heights of
+its height (0..1 covers the frame at any resolution; docs/api.md, "Export params"). A crop window must
+lie inside the frame, checked here so a bad window fails in milliseconds, not on a GPU.
+
 Unknown fields inside `params` are kept for the GPU worker (it may learn new options before the
 Worker does), but every field named here is type-checked; numbers are strict about bools, finite,
 and within JavaScript's safe range (`bounds`). Unknown fields are held to the JSON body rules
@@ -15,10 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from bounds import anchored, integer, number
 
 EXPORT_TYPES = ("overlay", "framing", "annotate")
-Number = number()
 NonNeg = number(ge=0)
-Positive = number(gt=0)
+Fraction = number(ge=0, le=1)  # a normalised coordinate
+Extent = number(gt=0, le=1)  # a normalised size
 Frame = integer(ge=0)
+EDGE_SLACK = 1e-6  # x + width computed by an editor may be 1.0000000000000002
 
 
 class _Params(BaseModel):
@@ -31,10 +36,10 @@ class HighlightRegion(BaseModel):
     model_config = ConfigDict(extra="forbid")
     start_frame: Frame
     end_frame: Frame = Field(description="Not before start_frame (422 otherwise)")
-    x: Number
-    y: Number
-    radius_x: Positive
-    radius_y: Positive
+    x: Fraction = Field(description="Ellipse centre, fraction of the frame's width (0-1)")
+    y: Fraction = Field(description="Ellipse centre, fraction of the frame's height (0-1)")
+    radius_x: Extent = Field(description="Fraction of the frame's width")
+    radius_y: Extent = Field(description="Fraction of the frame's height")
     opacity: number(ge=0, le=1) | None = None
     color: Annotated[str, Field(pattern=anchored(r"#[0-9A-Fa-f]{6}(?:[0-9A-Fa-f]{2})?"))] | None = None
 
@@ -57,15 +62,17 @@ class CropKeyframe(BaseModel):
         {"required": ["time"], "properties": {"time": {"type": "number"}}}]})
     frame: Frame | None = None
     time: NonNeg | None = None
-    x: NonNeg
-    y: NonNeg
-    width: Positive
-    height: Positive
+    x: Fraction = Field(description="Window's left edge, fraction of the frame's width (0-1)")
+    y: Fraction = Field(description="Window's top edge, fraction of the frame's height (0-1)")
+    width: Extent = Field(description="Fraction of the frame's width; x + width <= 1 (422 otherwise)")
+    height: Extent = Field(description="Fraction of the frame's height; y + height <= 1 (422 otherwise)")
 
     @model_validator(mode="after")
     def _has_position(self) -> CropKeyframe:
         if (self.frame is None) == (self.time is None):
             raise ValueError("each keyframe needs exactly one of frame or time")
+        if self.x + self.width > 1 + EDGE_SLACK or self.y + self.height > 1 + EDGE_SLACK:
+            raise ValueError("the crop window must lie inside the frame: x + width and y + height at most 1")
         return self
 
 

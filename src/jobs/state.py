@@ -31,8 +31,12 @@ def start_processing(job: JobRecord, runpod_id: str, now_ms: int) -> None:
 
 def finish(job: JobRecord, status: str, now_ms: int, *, error: str | None = None,
            output_key: str | None = None) -> Outcome:
-    """Move a non-terminal job to a terminal state and say so."""
+    """Move a non-terminal job to a terminal state and say so.
+
+    The message goes: it described work in progress ("rendering overlay", "RunPod unreachable,
+    retrying"), and a finished job's status, error and output say all there is."""
     job.status = status
+    job.message = None
     job.completed_ms = now_ms
     job.updated_ms = now_ms
     job.last_signal_ms = now_ms

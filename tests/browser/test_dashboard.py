@@ -17,7 +17,7 @@ INPUT_KEY = "working_videos/match.mp4"
 PARAMS = {
     "overlay": {"highlight_regions": [{"start_frame": 0, "end_frame": 30, "x": 0.5, "y": 0.5,
                                        "radius_x": 0.1, "radius_y": 0.2}], "effect_type": "dim"},
-    "framing": {"crop_keyframes": [{"frame": 0, "x": 0, "y": 0, "width": 608, "height": 1080}], "fps": 30},
+    "framing": {"crop_keyframes": [{"frame": 0, "x": 0, "y": 0, "width": 0.316, "height": 1}], "fps": 30},
     "annotate": {"clips": [{"start_time": 1.5, "end_time": 9, "name": "Goal"}]},
 }
 

@@ -5,8 +5,8 @@ They supply what a schema cannot, and nothing more:
   generated job id, so callbacks get past the signature to the body rules and the job lookup; a
   malformed one is sent as generated (and must be refused);
 - the cross-field rules the API documents but JSON Schema cannot state (`end_frame >= start_frame`,
-  `end_time > start_time`) are made to hold when both values are numbers, so schema-valid starts
-  are valid starts;
+  `end_time > start_time`, a crop window inside the frame: `x + width <= 1`, `y + height <= 1`) are
+  made to hold when the values are numbers, so schema-valid starts are valid starts;
 - half of the starts whose `input_key` is a string name the object `UPLOADED_KEY` (uploaded by the
   runner), so starts are accepted and create real jobs; the other half keep the generated key and
   meet the key rules and the `input_not_found` check;
@@ -52,6 +52,16 @@ def _order(items: object, first: str, last: str, strictly: bool) -> None:
             item[first], item[last] = low, high
 
 
+def _inside_frame(items: object) -> None:
+    """Move a crop window left or up until it fits (width and height are at most 1 by the schema)."""
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        for pos, size in (("x", "width"), ("y", "height")):
+            if _is_number(item.get(pos)) and _is_number(item.get(size)) and item[pos] + item[size] > 1:
+                item[pos] = max(0, 1 - item[size])
+
+
 def _fix_start(case) -> None:
     body = case.body
     if not isinstance(body, dict):
@@ -60,6 +70,7 @@ def _fix_start(case) -> None:
     if isinstance(params, dict):
         _order(params.get("highlight_regions"), "start_frame", "end_frame", strictly=False)
         _order(params.get("clips"), "start_time", "end_time", strictly=True)
+        _inside_frame(params.get("crop_keyframes"))
     key = body.get("input_key")
     if isinstance(key, str) and len(key) % 2 == 0:
         body["input_key"] = UPLOADED_KEY

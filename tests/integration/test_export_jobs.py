@@ -276,8 +276,17 @@ def test_start_validation(client, alice_input):
     r = start_job(client, export_type="annotate", params={"clips": [{"start_time": 5, "end_time": 1}]})
     assert r.status_code == 422
     assert client.post("/api/export/resize/start", json={}, headers=token_headers("alice")).status_code == 404
+    # Coordinates are fractions of the frame: a window must lie inside it, a region's centre too.
+    for window in ({"x": 0, "y": 0, "width": 100, "height": 200}, {"x": 0.6, "y": 0, "width": 0.5, "height": 1},
+                   {"x": 0, "y": 0.2, "width": 0.5, "height": 0.9}, {"x": -0.1, "y": 0, "width": 0.5, "height": 1}):
+        r = start_job(client, export_type="framing", params={"crop_keyframes": [{"frame": 0, **window}]})
+        assert r.status_code == 422, (window, r.text)
+    r = start_job(client, params={"highlight_regions": [{"start_frame": 0, "end_frame": 5, "x": 1.5, "y": 0.5,
+                                                         "radius_x": 0.1, "radius_y": 0.1}], "effect_type": "dim"})
+    assert r.status_code == 422
     ok = start_job(client, export_type="framing", params={
-        "crop_keyframes": [{"frame": 0, "x": 0, "y": 0, "width": 100, "height": 200}], "fps": 30})
+        "crop_keyframes": [{"frame": 0, "x": 0, "y": 0, "width": 0.5, "height": 1},
+                           {"time": 2.5, "x": 0.5, "y": 0, "width": 0.5, "height": 1}], "fps": 30})
     assert ok.status_code == 202, ok.text
 
 

@@ -47,6 +47,15 @@ def test_terminal_states_are_final():
     assert job.status == COMPLETE and job.completed_ms == 2000
 
 
+def test_a_finished_job_carries_no_progress_message():
+    for status, update in ((COMPLETE, Update("complete")), (ERROR, Update("error", error="boom"))):
+        job = record()
+        apply(job, Update("progress", progress=40, message="rendering overlay"), 2000)
+        apply(job, update, 3000)
+        assert job.status == status and job.message is None and "message" not in job.status_body()
+        assert "message" not in job.status_message()
+
+
 def test_status_body_fields_appear_only_when_they_apply():
     job = record()
     body = job.status_body()
