@@ -2,8 +2,9 @@
 
 Builds what the run needs (the development Pyodide bundle, python_modules/), writes `.dev.vars`
 with random local secrets the first time, starts the local RunPod-compatible endpoint unless
-RUNPOD_ENDPOINT names another one, and serves on http://127.0.0.1:${PORT:-8787} with state in
-${LOCAL_STATE_DIR:-.wrangler/dev}. Ctrl-C or SIGTERM stops every process it started.
+RUNPOD_ENDPOINT names another one (on ${LOCAL_RUNPOD_PORT:-8788}), and serves on
+http://127.0.0.1:${PORT:-8787} with state in ${LOCAL_STATE_DIR:-.wrangler/dev}. Ctrl-C or SIGTERM
+stops every process it started.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from dev_runtime.dev_vars import ensure_dev_vars, required_secret_names, secret_
 from dev_runtime.prepare import prepare
 from dev_runtime.wrangler_dev import REPO, WranglerDev
 
-LOCAL_RUNPOD_PORT = 8788
-LOCAL_RUNPOD = f"http://127.0.0.1:{LOCAL_RUNPOD_PORT}/v2/local"
+# wrangler.toml's RUNPOD_ENDPOINT: "the local stand-in", on LOCAL_RUNPOD_PORT when that is set.
+LOCAL_RUNPOD = "http://127.0.0.1:8788/v2/local"
 
 
-def _start_local_runpod(api_key: str, state_dir: Path) -> subprocess.Popen[bytes]:
+def _start_local_runpod(port: int, api_key: str, state_dir: Path) -> subprocess.Popen[bytes]:
     # Its jobs live beside the Worker's state, so a fresh LOCAL_STATE_DIR starts both afresh.
-    env = {**os.environ, "GPU_PORT": str(LOCAL_RUNPOD_PORT), "RUNPOD_API_KEY": api_key,
+    env = {**os.environ, "GPU_PORT": str(port), "RUNPOD_API_KEY": api_key,
            "GPU_STATE_DIR": str(state_dir / "local-runpod")}
     return subprocess.Popen([sys.executable, "-m", "gpu_worker.local_endpoint"], cwd=REPO, env=env,
                             start_new_session=True)
@@ -41,8 +42,11 @@ def main() -> int:
     state_dir = Path(os.environ.get("LOCAL_STATE_DIR", REPO / ".wrangler" / "dev"))
     gpu = None
     if values.get("RUNPOD_ENDPOINT") == LOCAL_RUNPOD:
-        gpu = _start_local_runpod(values.get("RUNPOD_API_KEY", ""), state_dir)
-        print(f"RunPod endpoint: local stand-in at {LOCAL_RUNPOD} (set RUNPOD_ENDPOINT and RUNPOD_API_KEY for a real one)")
+        port = int(os.environ.get("LOCAL_RUNPOD_PORT", "8788"))
+        values["RUNPOD_ENDPOINT"] = f"http://127.0.0.1:{port}/v2/local"
+        gpu = _start_local_runpod(port, values.get("RUNPOD_API_KEY", ""), state_dir)
+        print(f"RunPod endpoint: local stand-in at {values['RUNPOD_ENDPOINT']} "
+              "(set RUNPOD_ENDPOINT and RUNPOD_API_KEY for a real one)")
     else:
         print(f"RunPod endpoint: {values.get('RUNPOD_ENDPOINT')}")
 

@@ -1,5 +1,5 @@
 """Browser tests: the pages in public/ served by the real Worker (`worker`, tests/conftest.py), driven by
-Playwright in Debian's headless Chromium (scripts/install_chromium.sh; Playwright's own browser download
+Playwright in Debian's headless Chromium (scripts/install_debian_packages.sh; Playwright's own browser download
 needs a host the build machines cannot reach).
 
 Each test gets a fresh browser context (empty localStorage and sessionStorage) whose requests are
@@ -22,7 +22,7 @@ from tests.browser.support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Traffic, s
 @pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/install_chromium.sh (scripts/test does)")
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/install_debian_packages.sh (scripts/test does)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
