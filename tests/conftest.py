@@ -91,3 +91,14 @@ def put_object(client: httpx.Client, user_id: str, key: str, data: bytes, conten
     info = r.json()
     put = httpx.put(info["url"], content=data, headers=info["headers"], timeout=30)
     assert put.status_code == 200, put.text
+
+
+@pytest.fixture
+def storage():
+    """A local HTTP server playing input/output storage and the callback receiver (tests/gpu_worker/media.py)."""
+    from tests.gpu_worker.media import serve_storage
+
+    store, server = serve_storage()
+    yield store
+    server.shutdown()
+    server.server_close()

@@ -14,12 +14,11 @@ import uuid
 from pathlib import Path
 
 import httpx
-import pytest
 import uvicorn
 
 from gpu_worker.local_endpoint import STOPPED_WHILE_RUNNING, LocalEndpoint
 from tests.conftest import REPO, put_object, token_headers, worker_env
-from tests.gpu_worker.media import count_frames, frames_rgb, make_clip, pixel, serve_storage
+from tests.gpu_worker.media import count_frames, frames_rgb, make_clip, pixel
 from tests.waiting import wait_for
 from tests.worker_process import worker as make_worker_process
 
@@ -74,13 +73,6 @@ def endpoint_process(state_dir: Path, log_path: Path, extra_env: dict[str, str])
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(20)
 
-
-@pytest.fixture
-def storage():
-    store, server = serve_storage()
-    yield store
-    server.shutdown()
-    server.server_close()
 
 
 def job_input(storage, name="in.mp4", job_id=None, kind="overlay", params=None):
