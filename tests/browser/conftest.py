@@ -16,10 +16,11 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from tests.browser.support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Traffic, safe_name
 
 
-# Package scope, not session: Playwright's sync API keeps an event loop running in this thread while
-# it lives, and every asyncio test after tests/browser/ would fail with "Runner.run() cannot be called
-# from a running event loop" if it outlived this package.
-@pytest.fixture(scope="package")
+# Module scope, not session: Playwright's sync API keeps an event loop running in this thread while
+# it lives, and every asyncio test after the browser tests would fail with "Runner.run() cannot be
+# called from a running event loop" if it outlived them. (tests/ has no __init__.py, so "package"
+# scope would be the session.) A launch costs about a second.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.is_file():
         pytest.fail(f"{CHROMIUM} is missing: run scripts/install_debian_packages.sh (scripts/test does)")

@@ -433,9 +433,11 @@ def test_object_evicted_between_connect_and_broadcast(make_worker, fake_runpod):
         _prepare(c)
         fake_runpod.mode = "ok"
         job_id, cb = start_submitted(c, fake_runpod)
+        # Once the answer of /run is stored: the socket's first message is then the only one before the wait.
+        wait_for(lambda: status(c, job_id)["status"] == "processing")
         s = Socket(ws_url(w, job_id))
         try:
-            assert s.recv()["type"] == "status"
+            assert s.recv()["status"] == "processing"
             before = constructed(w)
             time.sleep(EVICTION_IDLE_S)  # idle on purpose: there is no event to await, only the runtime's clock
             # The runtime answers the exact ping itself, without waking the object.
