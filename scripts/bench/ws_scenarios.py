@@ -146,6 +146,8 @@ async def hibernation(target, ctx: Context) -> Result:
             lost, ratio=False)
     if before is not None:
         rebuilt = after - before
+        res.add("hibernation: the job's object was evicted and rebuilt (1 = yes; seed: not observable)",
+                1 if rebuilt else 0, ratio=False)
         res.notes.append("the job's object was "
                          + ("evicted and rebuilt during the run" if rebuilt else
                             "NOT rebuilt (not evicted within the idle time: the run did not test hibernation)"))
