@@ -214,7 +214,7 @@ class SeedTarget:
             stop_group(self._pgid)
             self._pgid = None
         if self.port is not None:
-            for name in (f"state-{self.port}", f"dev-{self.port}.pid"):
+            for name in (f"state-{self.port}", f"dev-{self.port}.pid", f"dev-{self.port}.log"):
                 path = self.dir / ".wrangler" / name
                 shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 
