@@ -20,6 +20,23 @@ def number(value: object, what: str) -> float:
     return float(value)
 
 
+def objects(params: dict, field: str, item: str, *, required_by: str | None = None) -> list[tuple[str, dict]]:
+    """The list `params[field]` as (label, object) pairs, the label naming the item for messages
+    ("clip 0"). With `required_by` (an export type), a missing or empty list is an InputError too."""
+    raw = params.get(field)
+    if required_by is not None and (not isinstance(raw, list) or not raw):
+        raise InputError(f"{required_by} needs at least one {item} ({field} is empty)")
+    if not isinstance(raw, list):
+        raise InputError(f"{field} must be a list")
+    labelled = []
+    for i, value in enumerate(raw):
+        label = f"{item} {i}"
+        if not isinstance(value, dict):
+            raise InputError(f"{label} must be an object")
+        labelled.append((label, value))
+    return labelled
+
+
 def fraction(value: object, what: str, *, positive: bool = False) -> float:
     """A normalised coordinate: 0..1 (0 excluded when `positive`)."""
     v = number(value, what)

@@ -20,7 +20,7 @@ import textwrap
 from dataclasses import dataclass
 
 from gpu_worker.ffmpeg_run import FfmpegError, InputError, Probe, encode_args, input_args
-from gpu_worker.render import even_frame, graph_path, number
+from gpu_worker.render import even_frame, graph_path, number, objects
 
 DEBIAN_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
 MAX_LINES = 3
@@ -40,14 +40,8 @@ class Clip:
 
 
 def clips(params: dict, src: Probe) -> list[Clip]:
-    raw = params.get("clips")
-    if not isinstance(raw, list) or not raw:
-        raise InputError("annotate needs at least one clip (clips is empty)")
     out = []
-    for i, c in enumerate(raw):
-        what = f"clip {i}"
-        if not isinstance(c, dict):
-            raise InputError(f"{what} must be an object")
+    for i, (what, c) in enumerate(objects(params, "clips", "clip", required_by="annotate")):
         start, end = number(c.get("start_time"), f"{what}'s start_time"), number(c.get("end_time"), f"{what}'s end_time")
         if start < 0 or end <= start:
             raise InputError(f"{what} must have 0 <= start_time < end_time (it has {start:g} to {end:g})")

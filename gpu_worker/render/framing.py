@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from gpu_worker.ffmpeg_run import InputError, Probe
-from gpu_worker.render import EPSILON, even, fraction, graph_path, number
+from gpu_worker.render import EPSILON, even, fraction, graph_path, number, objects
 
 DEFAULT_WIDTH, DEFAULT_HEIGHT = 1080, 1920
 MAX_OUTPUT_FPS = 240
@@ -31,14 +31,8 @@ class Keyframe:
 
 def keyframes(params: dict, src: Probe) -> list[Keyframe]:
     """The params' keyframes in time order, checked against the frame; InputError says which is wrong."""
-    raw = params.get("crop_keyframes")
-    if not isinstance(raw, list) or not raw:
-        raise InputError("framing needs at least one crop keyframe (crop_keyframes is empty)")
     out = []
-    for i, kf in enumerate(raw):
-        what = f"crop keyframe {i}"
-        if not isinstance(kf, dict):
-            raise InputError(f"{what} must be an object")
+    for what, kf in objects(params, "crop_keyframes", "crop keyframe", required_by="framing"):
         frame, time = kf.get("frame"), kf.get("time")
         if (frame is None) == (time is None):
             raise InputError(f"{what} needs exactly one of frame or time")

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from gpu_worker.ffmpeg_run import InputError, Probe
-from gpu_worker.render import even, even_frame, fraction, number
+from gpu_worker.render import even, even_frame, fraction, number, objects
 
 EFFECTS = ("blur", "dim", "brighten", "spotlight", "outline", "none")
 DEFAULT_OPACITY = {"dim": 0.6, "brighten": 0.5, "blur": 1.0, "spotlight": 0.75, "outline": 1.0, "none": 0.0}
@@ -63,15 +63,9 @@ def regions(params: dict, src: Probe) -> tuple[str, list[Region]]:
     effect = params.get("effect_type")
     if effect not in EFFECTS:
         raise InputError(f"effect_type must be one of {', '.join(EFFECTS)}")
-    raw = params.get("highlight_regions")
-    if not isinstance(raw, list):
-        raise InputError("highlight_regions must be a list")
     last_frame = src.frames - 1
     out = []
-    for i, r in enumerate(raw):
-        what = f"highlight region {i}"
-        if not isinstance(r, dict):
-            raise InputError(f"{what} must be an object")
+    for what, r in objects(params, "highlight_regions", "highlight region"):
         start, end = r.get("start_frame"), r.get("end_frame")
         for name, value in (("start_frame", start), ("end_frame", end)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
