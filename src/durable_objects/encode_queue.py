@@ -12,15 +12,11 @@ outbound I/O, so there is nothing a crash could leave half done: SQLite has it o
 from __future__ import annotations
 
 import secrets
-import time
 
 from workers import DurableObject
 
+from clock import now_ms
 from encode_queue.store import QueueStore, Refused
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class EncodeQueue(DurableObject):
@@ -35,10 +31,10 @@ class EncodeQueue(DurableObject):
         self._alarm_ms: int | None = None
 
     async def enqueue(self, items: list) -> dict:
-        return {"jobs": self.store.enqueue([dict(i) for i in items], _now_ms())}
+        return {"jobs": self.store.enqueue([dict(i) for i in items], now_ms())}
 
     async def claim(self, lease_s: int) -> dict:
-        job = self.store.claim(secrets.token_hex(8), lease_s, _now_ms())
+        job = self.store.claim(secrets.token_hex(8), lease_s, now_ms())
         if job is None:
             return {"error": "no_jobs"}
         await self._expect_expiry(job["lease_expires_at"] * 1000)
@@ -67,15 +63,15 @@ class EncodeQueue(DurableObject):
         return {"deleted": True}
 
     async def list_jobs(self, status: str, limit: int, offset: int) -> dict:
-        jobs, total = self.store.page(status, limit, offset, _now_ms())
+        jobs, total = self.store.page(status, limit, offset, now_ms())
         return {"jobs": jobs, "total": total}
 
     async def stats(self) -> dict:
-        return self.store.stats(_now_ms())
+        return self.store.stats(now_ms())
 
     async def alarm(self, alarm_info=None):
         self._alarm_ms = None  # this one has fired
-        returned = self.store.sweep(_now_ms())
+        returned = self.store.sweep(now_ms())
         if returned:
             print(f"EncodeQueue: alarm put back {returned} job(s) whose lease expired")
         due = self.store.next_expiry_ms()
@@ -86,7 +82,7 @@ class EncodeQueue(DurableObject):
     # -- helpers ------------------------------------------------------------------------------
     def _answer(self, change) -> dict:
         try:
-            return {"job": change(_now_ms())}
+            return {"job": change(now_ms())}
         except Refused as refused:
             return {"error": refused.code}
 

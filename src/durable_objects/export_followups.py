@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from bindings.http import request as http_request
+from clock import now_ms
 from jobs import followups
 from jobs.callbacks import from_runpod_status
 from jobs.model import CANCELLED, ERROR, PENDING, PROCESSING, JobRecord
@@ -33,10 +34,6 @@ SUBMIT_MAX_ATTEMPTS = 8
 SUBMIT_TIMEOUT_S = 15.0
 SUBMIT_BACKOFF_MAX_S = 300
 SUBMIT_WAITING_MESSAGE = "Waiting for the GPU service; retrying"
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 # Stores a change of the job with what it owes and tells the sockets, without outbound I/O or

@@ -21,7 +21,8 @@ from js import WebSocketPair, WebSocketRequestResponsePair
 from workers import DurableObject, Response
 
 from bounds import parse_json
-from durable_objects.export_followups import JobFollowUps, now_ms
+from clock import now_ms
+from durable_objects.export_followups import JobFollowUps
 from jobs import followups
 from jobs.callbacks import InvalidCallback, parse_callback
 from jobs.model import CANCELLED, JobRecord

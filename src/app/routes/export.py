@@ -6,7 +6,6 @@ import base64
 import binascii
 import hashlib
 import json
-import time
 import uuid
 from typing import Annotated, Literal
 
@@ -22,6 +21,7 @@ from app.schemas import JobPage, JobStatus, StartAccepted
 from app.security import current_user
 from bindings import r2
 from bounds import JOB_ID_PATTERN, anchored, parse_json
+from clock import now_ms
 from jobs.model import STATUSES, output_key_for
 from jobs.params import EXPORT_TYPES, START_MODELS, StartBody
 from settings import Settings
@@ -84,7 +84,7 @@ async def _start(request: Request, export_type: str, start: StartBody, user_id: 
     replayed = False
     if idempotency_key:
         claim = plain(await index.claim_idempotency_key(idempotency_key, job_id, request_fingerprint(export_type, start),
-                                                        int(time.time() * 1000)))
+                                                        now_ms()))
         if claim["replayed"] and not claim["same_request"]:
             raise ApiError(409, "This Idempotency-Key was already used with a different request",
                            "idempotency_key_reused")
