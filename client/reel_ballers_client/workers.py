@@ -24,8 +24,8 @@ from websockets.exceptions import InvalidStatus, WebSocketException
 
 from reel_ballers_client.errors import NotFound, TransportError, raise_for_answer
 
+# A job's terminal statuses, which are also the types of the WebSocket messages that end a job.
 TERMINAL_STATUSES = frozenset({"complete", "error", "cancelled"})
-_TERMINAL_EVENTS = TERMINAL_STATUSES
 
 
 class WorkersClient:
@@ -135,7 +135,7 @@ class WorkersClient:
 
 
 def _is_terminal(event: dict[str, Any]) -> bool:
-    return event.get("type") in _TERMINAL_EVENTS or (
+    return event.get("type") in TERMINAL_STATUSES or (
         event.get("type") == "status" and event.get("status") in TERMINAL_STATUSES)
 
 
