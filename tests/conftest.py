@@ -3,6 +3,9 @@ on workerd + Pyodide (tests/worker_process.py)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,6 +93,34 @@ def put_object(client: httpx.Client, user_id: str, key: str, data: bytes, conten
     assert r.status_code == 200, r.text
     info = r.json()
     put = httpx.put(info["url"], content=data, headers=info["headers"], timeout=30)
+    assert put.status_code == 200, put.text
+
+
+def user_database_statuses(client: httpx.Client, user_id: str) -> dict[str, str]:
+    """The user's database as the service keeps it in R2: each export job's id and status."""
+    url = client.get("/api/storage/presigned-url", params={"key": "database.sqlite"},
+                     headers=server_headers(user_id)).json()["url"]
+    blob = httpx.get(url, timeout=20)
+    if blob.status_code == 404:
+        return {}
+    assert blob.status_code == 200
+    db = sqlite3.connect(":memory:")
+    try:
+        db.deserialize(blob.content)
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'export_jobs'").fetchone():
+            return {}  # a database the service has not written yet
+        return dict(db.execute("SELECT id, status FROM export_jobs").fetchall())
+    finally:
+        db.close()
+
+
+def write_user_blob(client: httpx.Client, user_id: str, key: str, data: bytes) -> None:
+    """Store bytes at a user's key the way only the service itself may (`database.sqlite` cannot be
+    uploaded through the API): a Worker-signed PUT made with the test's own signing secret."""
+    full_key, exp = f"{user_id}/{key}", int(time.time()) + 60
+    sig = hmac.new(SECRETS["URL_SIGNING_SECRET"].encode(), f"PUT\n{full_key}\n{exp}".encode(),
+                   hashlib.sha256).hexdigest()
+    put = httpx.put(f"{client.base_url}/api/storage/object/{full_key}?exp={exp}&sig={sig}", content=data)
     assert put.status_code == 200, put.text
 
 

@@ -1,4 +1,4 @@
-"""The alarm's work for one export job: everything that talks to RunPod, the index or R2.
+"""The alarm's work for one export job: everything that talks to RunPod or the user's job index.
 
 `ExportJobState` handlers only store the record with what it owes (jobs/followups.py) and set the
 alarm; `JobFollowUps.run` is what the alarm calls. Every outbound call is an `await` during which
@@ -26,7 +26,7 @@ from jobs.store import JobStore
 from jobs.submission import runpod_input
 from outbound import Transport, first_line
 from settings import Settings
-from storage import keys, user_db
+from storage import keys
 
 log = logging.getLogger("reel.export_job")
 
@@ -64,7 +64,7 @@ class JobFollowUps:
             await self._submit(settings)
         elif job.status == PROCESSING and t >= followups.stall_ms(job, settings.stall_poll_s):
             await self._poll(settings)
-        for channel, step in (("cancel", self._cancel), ("index", self._index), ("userdb", self._userdb)):
+        for channel, step in (("cancel", self._cancel), ("index", self._index)):
             job = self.store.load()
             if followups.is_due(job, channel, now_ms()):
                 await step(settings)
@@ -91,7 +91,7 @@ class JobFollowUps:
         start_processing(job, result.id, now_ms())
         if job.submit_waiting:
             job.submit_waiting, job.message = 0, None
-        await self.save_change(job, Outcome(changed=True, messages=[job.status_message()]))
+        await self.save_change(job, Outcome(changed=True, new_status=True, messages=[job.status_message()]))
 
     async def _submit_failed(self, retryable: bool, reason: str, attempt: int) -> None:
         job = self.store.load()
@@ -151,17 +151,6 @@ class JobFollowUps:
             self._channel_failed("index")
             return
         self._channel_done("index", entry["body"])
-
-    async def _userdb(self, _settings: Settings) -> None:
-        job = self.store.load()
-        body = {**job.status_body(), "runpod_job_id": job.runpod_id, "output_key": job.output_key}
-        try:
-            await user_db.record_job(self.env.USER_DATA, job.user_id, body)
-        except Exception as exc:
-            log.warning("user database update for %s failed: %s", job.job_id, first_line(exc))
-            self._channel_failed("userdb")
-            return
-        self._channel_done("userdb", job.status_body())
 
     def _channel_failed(self, channel: str) -> None:
         job = self.store.load()

@@ -5,9 +5,12 @@ RunPod, and tells every connected browser what happened over hibernatable WebSoc
 
 Crash safety (see jobs/followups.py): no handler here does outbound I/O. Each stores the record
 with the follow-ups it owes, broadcasts, and sets the alarm before it returns; the alarm runs
-`JobFollowUps` (export_followups.py), the one place that talks to RunPod, the user's job index and
-the user's database. A process that dies anywhere leaves a stored record and an alarm that finish
-the job after a restart.
+`JobFollowUps` (export_followups.py), the one place that talks to RunPod and the user's job index
+(which passes records on to the user's database). A process that dies anywhere leaves a stored
+record and an alarm that finish the job after a restart.
+
+The record is read from storage once per object life and kept (jobs/store.py); the alarm time last
+set is kept too, so a save that leaves it unchanged costs no storage call.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ log = logging.getLogger("reel.export_job")
 # Set by the entry point after it authenticated a WebSocket upgrade: the user id, or "*" for a server key.
 VERIFIED_USER_HEADER = "x-reel-verified-user"
 PING, PONG = '{"type":"ping"}', '{"type":"pong"}'
+_UNKNOWN = object()
 
 
 class ExportJobState(DurableObject):
@@ -47,6 +51,8 @@ class ExportJobState(DurableObject):
         self.store = JobStore(ctx.storage.sql)
         # The object's env, vars and secrets included, is fixed for its life: parsed once here.
         self.settings = Settings.from_env(env)
+        # The alarm time this object last set (None: none set), or _UNKNOWN when not known.
+        self._alarm_ms: int | None | object = _UNKNOWN
         # Pings are answered by the runtime without waking a hibernated object.
         ctx.setWebSocketAutoResponse(WebSocketRequestResponsePair.new(PING, PONG))
 
@@ -57,6 +63,7 @@ class ExportJobState(DurableObject):
         job = self.store.load()
         if job is not None:
             if not job.terminal and await self.ctx.storage.getAlarm() is None:
+                self._alarm_ms = _UNKNOWN
                 await self._schedule()
             return {"job": job.status_body(), "index_entry": job.index_entry()}
         t = now_ms()
@@ -66,7 +73,6 @@ class ExportJobState(DurableObject):
                         base_url=spec["base_url"], created_ms=t, updated_ms=t, last_signal_ms=t,
                         next_submit_ms=t)
         followups.request(job, "index")
-        followups.request(job, "userdb")
         self.store.save(job)
         await self._schedule()
         return {"job": job.status_body(), "index_entry": job.index_entry()}
@@ -174,6 +180,7 @@ class ExportJobState(DurableObject):
 
     # -- the alarm: the one place that does outbound work ------------------------------------
     async def alarm(self, alarm_info=None):
+        self._alarm_ms = _UNKNOWN  # the alarm that fired is spent
         # Its steps save without setting the alarm: it is set once, after all of them.
         steps = JobFollowUps(self.store, self.env, partial(self._save_change, schedule=False))
         await steps.run(self.settings)
@@ -184,10 +191,15 @@ class ExportJobState(DurableObject):
         job, settings = self.store.load(), self.settings
         due = None if job is None else followups.next_alarm_ms(
             job, now_ms(), stall_poll_s=settings.stall_poll_s, job_timeout_s=settings.job_timeout_s)
+        # Most saves leave the time as it was (progress reports within the index's coalescing
+        # window): then the storage call is skipped.
+        if due == self._alarm_ms:
+            return
         if due is None:
             await self.ctx.storage.deleteAlarm()
         else:
             await self.ctx.storage.setAlarm(due)
+        self._alarm_ms = due
 
     # -- helpers ------------------------------------------------------------------------------
     def _visible(self, viewer: str) -> JobRecord | None:
@@ -198,12 +210,13 @@ class ExportJobState(DurableObject):
         return job
 
     async def _save_change(self, job: JobRecord, outcome: Outcome, *, schedule: bool = True) -> None:
-        """Store the change with what it owes (the index always; the user's database when it became
-        terminal), set the alarm that pays it unless `schedule` is False, and tell the sockets."""
+        """Store the change with what it owes (the index: a new status at once, progress within a
+        couple of seconds), set the alarm that pays it unless `schedule` is False, and tell the sockets."""
         if outcome.changed:
-            followups.request(job, "index")
-            if job.terminal:
-                followups.request(job, "userdb")
+            if outcome.new_status:
+                followups.request(job, "index")
+            else:
+                followups.request_within(job, "index", now_ms() + followups.INDEX_COALESCE_MS)
         self.store.save(job)
         if schedule:
             await self._schedule()

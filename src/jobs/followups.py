@@ -9,8 +9,11 @@ Follow-ups, each with its own failure count and retry time, so that a broken cha
 or exhausts another:
 - `submit`: the job is pending and due for submission to RunPod at `next_submit_ms`;
 - `cancel`: RunPod must be told to cancel `runpod_id`;
-- `index`: the user's job index (UserJobs) has not seen the latest version;
-- `userdb`: the user's database in R2 has not recorded the latest created or terminal state.
+- `index`: the user's job index (UserJobs) has not seen the latest version. A new status is owed at
+  once; progress and messages alone within `INDEX_COALESCE_MS`, so a job reporting progress many
+  times a second pushes to its index (and runs its alarm) a few times a minute, not once per report.
+  The index passes creations and terminal states on to the user's database in R2
+  (durable_objects/user_db_sync.py), batched per user.
 Plus the two clocks every live job runs on: the timeout and the stall watchdog.
 """
 
@@ -18,11 +21,12 @@ from __future__ import annotations
 
 from jobs.model import PENDING, PROCESSING, JobRecord
 
-SYNC_CHANNELS = ("index", "userdb", "cancel")
+SYNC_CHANNELS = ("index", "cancel")
 SYNC_BACKOFF_BASE_S = 1.0
 SYNC_BACKOFF_MAX_S = 300.0
 # A channel that failed this often is given up on (logged): its target is gone or refuses for good.
 SYNC_MAX_FAILURES = 20
+INDEX_COALESCE_MS = 2000
 
 
 def backoff_ms(base_s: float, attempt: int, cap_s: float) -> int:
@@ -46,6 +50,14 @@ def request(job: JobRecord, channel: str) -> None:
     """Owe `channel` an update (again); due at once."""
     setattr(job, _pending_field(channel), 1)
     setattr(job, f"{channel}_retry_ms", 0)
+
+
+def request_within(job: JobRecord, channel: str, due_ms: int) -> None:
+    """Owe `channel` an update by `due_ms`, unless one is already owed: its time (sooner, or a
+    failure's backoff) stands, and the update it sends will carry this change too."""
+    if not is_pending(job, channel):
+        setattr(job, _pending_field(channel), 1)
+        setattr(job, f"{channel}_retry_ms", due_ms)
 
 
 def done(job: JobRecord, channel: str) -> None:

@@ -57,9 +57,6 @@ class JobRecord:
     index_pending: int = 0  # the user's job index has not seen the latest state yet
     index_failures: int = 0
     index_retry_ms: int = 0
-    userdb_pending: int = 0  # the user's database in R2 has not seen the latest recorded state yet
-    userdb_failures: int = 0
-    userdb_retry_ms: int = 0
     version: int = 0  # bumped on every save, so the index can drop snapshots that arrive late
 
     @property
@@ -70,9 +67,12 @@ class JobRecord:
         return asdict(self)
 
     def index_entry(self) -> dict:
-        """What the user's job index keeps: the status body plus what it sorts and filters on."""
-        return {"job_id": self.job_id, "created_ms": self.created_ms, "status": self.status, "type": self.type,
-                "version": self.version, "body": self.status_body()}
+        """What the user's job index keeps: the status body plus what it sorts and filters on, and the
+        record the index passes on to the user's database (storage/user_db.py)."""
+        body = self.status_body()
+        return {"job_id": self.job_id, "user_id": self.user_id, "created_ms": self.created_ms,
+                "status": self.status, "type": self.type, "version": self.version, "body": body,
+                "record": {**body, "runpod_job_id": self.runpod_id, "output_key": self.output_key}}
 
     def _outcome_fields(self) -> dict:
         """What both the status body and the status message show beyond status and progress."""

@@ -16,6 +16,7 @@ from jobs.model import CANCELLED, COMPLETE, ERROR, PENDING, PROCESSING, JobRecor
 @dataclass
 class Outcome:
     changed: bool = False
+    new_status: bool = False  # the status moved (the index is told at once; progress alone may wait)
     ignored: str | None = None  # "terminal", "duplicate" or "stale" when nothing changed
     messages: list[dict] = field(default_factory=list)  # WebSocket messages to broadcast, in order
 
@@ -51,7 +52,7 @@ def finish(job: JobRecord, status: str, now_ms: int, *, error: str | None = None
         msg = {"type": "error", "job_id": job.job_id, "error": job.error}
     else:
         msg = {"type": "cancelled", "job_id": job.job_id}
-    return Outcome(changed=True, messages=[msg])
+    return Outcome(changed=True, new_status=True, messages=[msg])
 
 
 def apply(job: JobRecord, update: Update, now_ms: int) -> Outcome:
@@ -71,7 +72,7 @@ def apply(job: JobRecord, update: Update, now_ms: int) -> Outcome:
     outcome = Outcome()
     if job.status == PENDING:  # any sign of life from RunPod means it has the job
         job.status, job.started_ms = PROCESSING, job.started_ms or now_ms
-        outcome.changed = True
+        outcome.changed = outcome.new_status = True
     progress = update.progress
     if progress is not None and progress < job.progress:
         outcome.ignored = "stale"

@@ -118,33 +118,39 @@ async def read(bucket: Any, user_id: str, query: Callable[[Connection], Awaitabl
         conn.close()
 
 
-async def record_job(bucket: Any, user_id: str, job: dict) -> None:
-    """Upsert an export job from its status body; a completed job also gets its final_videos row.
+async def record_jobs(bucket: Any, user_id: str, jobs: list[dict]) -> None:
+    """Upsert export jobs from their records (a status body plus `runpod_job_id` and `output_key`),
+    in one write of the database; a completed job also gets its final_videos row.
 
     Re-applicable and order-safe: a terminal row is never moved back by a late non-terminal record.
     """
 
     async def change(db: Connection) -> None:
-        row = await (await db.execute("SELECT status FROM export_jobs WHERE id = ?", (job["job_id"],))).fetchone()
-        if row is not None and row["status"] in TERMINAL:
-            return
-        values = (job["job_id"], job.get("project_id"), job["type"], job["status"], int(job.get("progress") or 0),
-                  job.get("input_key"), job.get("output_key"), job.get("runpod_job_id"), job.get("error"),
-                  job.get("created_at"), job.get("updated_at"), job.get("completed_at"))
-        if row is None:
-            await db.execute("""INSERT INTO export_jobs (id, project_id, type, status, progress, input_key, output_key,
-                runpod_job_id, error, created_at, updated_at, completed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)""", values)
-        else:
-            await db.execute("""UPDATE export_jobs SET project_id=?, type=?, status=?, progress=?, input_key=?,
-                output_key=?, runpod_job_id=?, error=?, created_at=?, updated_at=?, completed_at=? WHERE id=?""",
-                             values[1:] + (job["job_id"],))
-        if job["status"] == "complete":
-            await db.execute("""INSERT OR IGNORE INTO final_videos (project_id, name, video_path, source_type,
-                created_at, export_job_id) VALUES (?, ?, ?, ?, ?, ?)""",
-                             (job.get("project_id"), f"{job['type'].capitalize()} export {job['job_id'][:8]}",
-                              job["output_key"], job["type"], job.get("completed_at"), job["job_id"]))
+        for job in jobs:
+            await _record(db, job)
 
     await modify(bucket, user_id, change)
+
+
+async def _record(db: Connection, job: dict) -> None:
+    row = await (await db.execute("SELECT status FROM export_jobs WHERE id = ?", (job["job_id"],))).fetchone()
+    if row is not None and row["status"] in TERMINAL:
+        return
+    values = (job["job_id"], job.get("project_id"), job["type"], job["status"], int(job.get("progress") or 0),
+              job.get("input_key"), job.get("output_key"), job.get("runpod_job_id"), job.get("error"),
+              job.get("created_at"), job.get("updated_at"), job.get("completed_at"))
+    if row is None:
+        await db.execute("""INSERT INTO export_jobs (id, project_id, type, status, progress, input_key, output_key,
+            runpod_job_id, error, created_at, updated_at, completed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)""", values)
+    else:
+        await db.execute("""UPDATE export_jobs SET project_id=?, type=?, status=?, progress=?, input_key=?,
+            output_key=?, runpod_job_id=?, error=?, created_at=?, updated_at=?, completed_at=? WHERE id=?""",
+                         values[1:] + (job["job_id"],))
+    if job["status"] == "complete":
+        await db.execute("""INSERT OR IGNORE INTO final_videos (project_id, name, video_path, source_type,
+            created_at, export_job_id) VALUES (?, ?, ?, ?, ?, ?)""",
+                         (job.get("project_id"), f"{job['type'].capitalize()} export {job['job_id'][:8]}",
+                          job["output_key"], job["type"], job.get("completed_at"), job["job_id"]))
 
 
 async def list_final_videos(bucket: Any, user_id: str, limit: int = 50, offset: int = 0) -> list[dict]:

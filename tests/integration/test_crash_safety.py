@@ -14,7 +14,6 @@ every job finished, and the test checks that:
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.conftest import put_object, server_headers, token_headers, worker_env
+from tests.conftest import put_object, token_headers, user_database_statuses, worker_env
 from tests.waiting import wait_for
 from tests.worker_process import worker as make_worker_process
 
@@ -114,17 +113,6 @@ def listed_jobs(c: httpx.Client) -> dict[str, dict]:
             return jobs
 
 
-def user_database_statuses(c: httpx.Client, tmp_path) -> dict[str, str]:
-    url = c.get("/api/storage/presigned-url", params={"key": "database.sqlite"},
-                headers=server_headers(USER)).json()["url"]
-    blob = httpx.get(url, timeout=20)
-    assert blob.status_code == 200
-    path = tmp_path / "user.sqlite"
-    path.write_bytes(blob.content)
-    with sqlite3.connect(path) as db:
-        return dict(db.execute("SELECT id, status FROM export_jobs").fetchall())
-
-
 @pytest.fixture
 def crash_worker(tmp_path, fake_runpod):
     w = make_worker_process(tmp_path / "w", worker_env(fake_runpod.url, STALL_POLL_S="2", SUBMIT_RETRY_BASE_S="0.2"))
@@ -194,5 +182,5 @@ def test_sigkill_at_many_points_loses_nothing(crash_worker, fake_runpod, tmp_pat
             assert lost, f"job {job_id} was submitted twice though its first answer arrived"
 
         # The user's database holds every job with its object's status.
-        wait_for(lambda: user_database_statuses(c, tmp_path) == {j: v["status"] for j, v in jobs.items()}, 60,
+        wait_for(lambda: user_database_statuses(c, USER) == {j: v["status"] for j, v in jobs.items()}, 60,
                  "the user's database agrees with the job objects", interval=0.25)

@@ -16,7 +16,15 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from dev_runtime.wrangler_dev import group_alive
-from tests.conftest import put_object, server_headers, token_headers, user_token, worker_env
+from tests.conftest import (
+    put_object,
+    server_headers,
+    token_headers,
+    user_database_statuses,
+    user_token,
+    worker_env,
+    write_user_blob,
+)
 from tests.waiting import wait_for
 
 OVERLAY_PARAMS = {"highlight_regions": [{"start_frame": 0, "end_frame": 30, "x": 0.5, "y": 0.5,
@@ -342,6 +350,35 @@ def test_fifty_concurrent_starts_all_listed_once(worker, fake_runpod, tmp_path):
             return len(r.json()["jobs"])
 
         wait_for(lambda: processing() == 50, timeout=30)
+        # The user's database records each of them, however the index batched its writes.
+        wait_for(lambda: set(user_database_statuses(c, user)) == set(ids), timeout=30)
+
+
+def test_an_unreadable_user_database_never_holds_up_jobs_and_gets_the_records_once_repaired(
+        worker, client, fake_runpod):
+    user = "db_broken"
+    put_object(client, user, "working_videos/in.mp4", b"video")
+    garbage = b"not a database" * 40
+    write_user_blob(client, user, "database.sqlite", garbage)
+    fake_runpod.mode = "ok"
+    ids = []
+    for _ in range(3):
+        job_id, cb = start_submitted(client, fake_runpod, user=user)
+        assert callback(cb, {"status": "complete"}).status_code == 200
+        assert status(client, job_id, user)["status"] == "complete"
+        ids.append(job_id)
+    # Every write of the records fails (logged, retried); the blob is never overwritten meanwhile.
+    wait_for(lambda: "user database write for db_broken failed (2 in a row" in worker.log_text(), timeout=20)
+    url = client.get("/api/storage/presigned-url", params={"key": "database.sqlite"},
+                     headers=token_headers(user)).json()["url"]
+    assert httpx.get(url).content == garbage
+    # Repaired (a database restored with only a table of the user's own): the next retry migrates it
+    # and writes every record still owed.
+    restored = sqlite3.connect(":memory:")
+    restored.execute("CREATE TABLE notes (text TEXT)")
+    write_user_blob(client, user, "database.sqlite", restored.serialize())
+    restored.close()
+    wait_for(lambda: user_database_statuses(client, user) == dict.fromkeys(ids, "complete"), timeout=40)
 
 
 # -- scenarios that need their own Worker configuration -------------------------------------------

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import httpx
 import pytest
 
-from tests.conftest import put_object, server_headers, token_headers
+from tests.conftest import put_object, server_headers, token_headers, write_user_blob
 
 BAD_KEYS = ["/abs.mp4", "../bob/x.mp4", "a/../../bob/x.mp4", "a//b.mp4", "./a.mp4", "a/.", "a\\b.mp4",
             "a\x00b", "a\nb", "", "k" * 1100]
@@ -181,16 +181,9 @@ def test_the_database_key_cannot_be_uploaded_over(client):
 
 
 def test_corrupt_user_database_is_reported_not_overwritten(client):
-    import hashlib
-    import hmac
-
-    from tests.conftest import SECRETS
-
     # Whatever wrote it (an old bug, a manual upload), the blob is not SQLite.
-    key, exp = "carol/database.sqlite", int(time.time()) + 60
-    sig = hmac.new(SECRETS["URL_SIGNING_SECRET"].encode(), f"PUT\n{key}\n{exp}".encode(), hashlib.sha256).hexdigest()
     garbage = b"definitely not sqlite" * 50
-    assert httpx.put(f"{client.base_url}/api/storage/object/{key}?exp={exp}&sig={sig}", content=garbage).status_code == 200
+    write_user_blob(client, "carol", "database.sqlite", garbage)
     r = client.get("/api/downloads", headers=token_headers("carol"))
     assert r.status_code == 500 and r.json()["code"] == "user_database_corrupt" and "Traceback" not in r.text
     url = client.get("/api/storage/presigned-url", params={"key": "database.sqlite"},

@@ -57,12 +57,22 @@ def test_channels_keep_their_own_failures(job):
 def test_backoff_grows_then_gives_up():
     job = JobRecord(job_id="j", user_id="u", type="overlay", project_id=1, input_key="i", output_key="o",
                     params_json="{}", base_url="http://w")
-    followups.request(job, "userdb")
+    followups.request(job, "cancel")
     delays = []
-    while followups.failed(job, "userdb", NOW):
-        delays.append(job.userdb_retry_ms - NOW)
+    while followups.failed(job, "cancel", NOW):
+        delays.append(job.cancel_retry_ms - NOW)
     assert delays == sorted(delays) and delays[0] == 1000 and max(delays) == followups.SYNC_BACKOFF_MAX_S * 1000
     assert len(delays) == followups.SYNC_MAX_FAILURES - 1
-    assert not followups.is_pending(job, "userdb") and job.userdb_failures == 0
-    followups.request(job, "userdb")
-    assert followups.is_due(job, "userdb", NOW)
+    assert not followups.is_pending(job, "cancel") and job.cancel_failures == 0
+    followups.request(job, "cancel")
+    assert followups.is_due(job, "cancel", NOW)
+
+
+@given(records(), st.integers(NOW, NOW + 10_000))
+def test_a_coalesced_request_never_delays_or_hastens_an_owed_update(job, due):
+    owed_before = followups.is_pending(job, "index")
+    retry_before = job.index_retry_ms
+    followups.request_within(job, "index", due)
+    assert followups.is_pending(job, "index")
+    # Already owed: its time stands (sooner, or a failure's backoff). Not owed: due by `due`.
+    assert job.index_retry_ms == (retry_before if owed_before else due)

@@ -33,7 +33,7 @@ async def rows(bucket, user, sql):
 async def test_new_user_gets_a_fresh_current_database(bucket):
     assert await user_db.list_final_videos(bucket, "newbie") == []
     assert await bucket.head("newbie/database.sqlite") is None  # a read never writes
-    await user_db.record_job(bucket, "newbie", job("j1", "processing"))
+    await user_db.record_jobs(bucket, "newbie", [job("j1", "processing")])
     blob = await bucket.get("newbie/database.sqlite")
     conn = sqlite3.connect(":memory:")
     conn.deserialize((await blob.arrayBuffer()).to_bytes())
@@ -44,37 +44,55 @@ async def test_new_user_gets_a_fresh_current_database(bucket):
 
 
 async def test_completed_job_adds_one_final_video(bucket):
-    await user_db.record_job(bucket, "u", job("j1", "processing"))
-    await user_db.record_job(bucket, "u", job("j1", "complete"))
-    await user_db.record_job(bucket, "u", job("j1", "complete"))  # retried: still one row
+    await user_db.record_jobs(bucket, "u", [job("j1", "processing")])
+    await user_db.record_jobs(bucket, "u", [job("j1", "complete")])
+    await user_db.record_jobs(bucket, "u", [job("j1", "complete")])  # retried: still one row
     videos = await user_db.list_final_videos(bucket, "u")
     assert len(videos) == 1 and videos[0]["video_path"] == "final_videos/overlay_j1.mp4"
     assert videos[0]["export_job_id"] == "j1" and videos[0]["source_type"] == "overlay"
 
 
+async def test_a_batch_is_one_write_and_keeps_the_rules_per_job(bucket):
+    await user_db.record_jobs(bucket, "u", [job("done", "error", error="boom")])
+    writes, put = [], bucket.put
+
+    async def counted_put(key, *args, **kwargs):
+        writes.append(key)
+        return await put(key, *args, **kwargs)
+
+    bucket.put = counted_put
+    await user_db.record_jobs(bucket, "u", [job("a", "pending"), job("b", "complete"), job("done", "processing")])
+    assert writes == ["u/database.sqlite"]  # the batch was one write
+    found = await rows(bucket, "u", "SELECT id, status FROM export_jobs ORDER BY id")
+    assert found == [{"id": "a", "status": "pending"}, {"id": "b", "status": "complete"},
+                     {"id": "done", "status": "error"}]
+    assert [v["export_job_id"] for v in await user_db.list_final_videos(bucket, "u")] == ["b"]
+
+
 async def test_terminal_rows_never_move_back(bucket):
-    await user_db.record_job(bucket, "u", job("j1", "error", error="boom"))
-    await user_db.record_job(bucket, "u", job("j1", "processing"))
+    await user_db.record_jobs(bucket, "u", [job("j1", "error", error="boom")])
+    await user_db.record_jobs(bucket, "u", [job("j1", "processing")])
     assert (await rows(bucket, "u", "SELECT status, error FROM export_jobs"))[0] == {"status": "error", "error": "boom"}
 
 
 async def test_unchanged_database_is_not_written(bucket):
-    await user_db.record_job(bucket, "u", job("j1", "complete"))
+    await user_db.record_jobs(bucket, "u", [job("j1", "complete")])
     before = await bucket.head("u/database.sqlite")
-    await user_db.record_job(bucket, "u", job("j1", "complete"))
+    await user_db.record_jobs(bucket, "u", [job("j1", "complete")])
     after = await bucket.head("u/database.sqlite")
     assert before.etag == after.etag and before.uploaded == after.uploaded
 
 
 async def test_thirty_concurrent_writers_lose_nothing(bucket):
-    await asyncio.gather(*(user_db.record_job(bucket, "busy", job(f"job{i:02d}")) for i in range(30)))
+    await asyncio.gather(*(user_db.record_jobs(bucket, "busy", [job(f"job{i:02d}")]) for i in range(30)))
     assert (await rows(bucket, "busy", "SELECT count(*) AS n FROM export_jobs"))[0]["n"] == 30
     assert len(await user_db.list_final_videos(bucket, "busy", limit=100)) == 30
 
 
 async def test_new_users_first_writes_race_safely(bucket):
     # Both see "no database yet": create-if-absent lets exactly one create it, the other retries.
-    await asyncio.gather(user_db.record_job(bucket, "fresh", job("a")), user_db.record_job(bucket, "fresh", job("b")))
+    await asyncio.gather(user_db.record_jobs(bucket, "fresh", [job("a")]),
+                         user_db.record_jobs(bucket, "fresh", [job("b")]))
     assert len(await user_db.list_final_videos(bucket, "fresh")) == 2
 
 
@@ -82,7 +100,7 @@ async def test_corrupt_blob_is_reported_and_never_overwritten(bucket):
     garbage = b"this is not sqlite" * 100
     await bucket.put("u/database.sqlite", garbage)
     with pytest.raises(user_db.CorruptUserDatabase):
-        await user_db.record_job(bucket, "u", job("j1"))
+        await user_db.record_jobs(bucket, "u", [job("j1")])
     with pytest.raises(user_db.CorruptUserDatabase):
         await user_db.list_final_videos(bucket, "u")
     stored = await bucket.get("u/database.sqlite")
@@ -97,7 +115,7 @@ async def test_old_schema_blob_is_migrated_in_place(bucket):
     conn.execute("INSERT INTO final_videos (name, video_path, source_type) VALUES ('old', 'final_videos/old.mp4', 'framing')")
     conn.commit()
     await bucket.put("u/database.sqlite", conn.serialize())
-    await user_db.record_job(bucket, "u", job("j1"))
+    await user_db.record_jobs(bucket, "u", [job("j1")])
     assert (await rows(bucket, "u", "SELECT name FROM games")) == [{"name": "cup final"}]
     paths = {v["video_path"] for v in await user_db.list_final_videos(bucket, "u")}
     assert paths == {"final_videos/old.mp4", "final_videos/overlay_j1.mp4"}
@@ -110,12 +128,12 @@ async def test_newer_schema_is_refused(bucket):
     conn.execute("CREATE TABLE future (x)")
     await bucket.put("u/database.sqlite", conn.serialize())
     with pytest.raises(ValueError):
-        await user_db.record_job(bucket, "u", job("j1"))
+        await user_db.record_jobs(bucket, "u", [job("j1")])
 
 
 async def test_works_without_serialize_support(bucket, monkeypatch):
     # Some SQLite builds lack sqlite3_(de)serialize: the temp-file path gives the same result.
-    await user_db.record_job(bucket, "u", job("j1"))
+    await user_db.record_jobs(bucket, "u", [job("j1")])
     monkeypatch.setattr(user_db, "HAS_SERIALIZE", False)
-    await user_db.record_job(bucket, "u", job("j2"))
+    await user_db.record_jobs(bucket, "u", [job("j2")])
     assert {v["export_job_id"] for v in await user_db.list_final_videos(bucket, "u")} == {"j1", "j2"}
