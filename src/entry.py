@@ -17,12 +17,12 @@ import time
 from http import HTTPMethod
 from urllib.parse import parse_qs, urlsplit
 
-from workers import Request, Response, WorkerEntrypoint, asgi
+from workers import Request, Response, WorkerEntrypoint
 
 from app import allowed_methods, app
 from app.cors import cors_header_dict
 from auth import identity as auth_identity
-from bindings import incoming
+from bindings import asgi, incoming
 from durable_objects.encode_queue import EncodeQueue
 from durable_objects.export_job import VERIFIED_USER_HEADER, ExportJobState
 from durable_objects.user_jobs import UserJobs
@@ -65,7 +65,7 @@ class Default(WorkerEntrypoint):
                 return _error(404, "not_found", "No such route", cors)
             return _error(405, "method_not_allowed", "Method not allowed on this route",
                           {**cors, "Allow": ", ".join(allow)})
-        return await asgi.fetch(app, request, self.env)
+        return await asgi.serve(app, request, self.env)
 
     async def _job_websocket(self, request, job_id: str, query: str):
         if (request.headers.get("upgrade") or "").lower() != "websocket":

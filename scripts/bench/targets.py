@@ -53,7 +53,7 @@ UNKNOWN_JOB_ID = "f" * 32  # a well-formed job id no job has
 # What each route of the CPU profile runs, in the project (P) and in the seed (S).
 PROFILE_ROUTES = {
     "entry": "P: WorkerEntrypoint.fetch only: a job WebSocket path without Upgrade, 426 before the ASGI app",
-    "preflight": "P: + workers.asgi and the CORS layer, which answers the OPTIONS (204); S: its router's OPTIONS",
+    "preflight": "P: + the ASGI bridge and the CORS layer, which answers the OPTIONS (204); S: its router's OPTIONS",
     "not_found": "P: + the guard layer and FastAPI's routing, 404; S: its router's 404",
     "health": "P: + a FastAPI route with one dependency (Settings); S: its /health",
     "status_401": "P: the status route up to auth: no credential, 401 (no JWT, no Durable Object)",

@@ -58,7 +58,7 @@ def allowed_methods(path: str) -> list[str]:
 
 
 def create_app() -> Any:
-    """The ASGI app `workers.asgi.fetch` runs: CORS outermost, so even a 500 carries its headers."""
+    """The ASGI app `bindings.asgi.serve` runs: CORS outermost, so even a 500 carries its headers."""
     return CORSMiddleware(GuardMiddleware(api))
 
 

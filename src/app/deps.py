@@ -10,7 +10,7 @@ from settings import Settings
 
 
 def get_env(request: Request) -> Any:
-    """The Worker's `env` (bindings, vars, secrets), as `workers.asgi` puts it in the scope."""
+    """The Worker's `env` (bindings, vars, secrets), as `bindings.asgi` puts it in the scope."""
     return request.scope["env"]
 
 
