@@ -19,6 +19,16 @@ MAX_TTL_S = 7 * 24 * 3600
 MIN_TTL_S = 60
 LEEWAY_S = 30  # tolerate small clock skew between the backend that minted and this Worker
 
+# Tokens this isolate verified, by (secret, token): a client presents the same token on every request
+# (a status poll, a page's calls), and the full check costs ~1 ms of a request's CPU in Pyodide. All
+# the check depends on besides the token is the clock, so a verified token is kept with the window of
+# `now` in which it passes (from its iat/nbf/exp bounds to its expiry); outside it, the full check
+# runs again and says why it fails. Only successes are kept, at most _VERIFIED_MAX (oldest dropped
+# first). A lookup compares a presented token with a stored one only when their hashes match, i.e.
+# only a caller who already holds that exact valid token gets that far.
+_VERIFIED: dict[tuple[str, str], tuple[str, float, float]] = {}
+_VERIFIED_MAX = 1024
+
 
 class InvalidToken(Exception):  # noqa: N818 - reads as what it is
     """The token is malformed, expired, wrongly signed or lacks a valid `sub`."""
@@ -58,6 +68,9 @@ def verify(secret: str, token: str, now: float) -> str:
     """The user id a valid token names; raises InvalidToken otherwise. Only HS256 is accepted."""
     if not isinstance(token, str) or len(token) > MAX_CREDENTIAL_CHARS or token.count(".") != 2:
         raise InvalidToken("token invalid")
+    known = _VERIFIED.get((secret, token))
+    if known is not None and known[1] <= now <= known[2]:
+        return known[0]
     header, payload, _ = token.split(".")
     _segment_json(header)
     claims = _segment_json(payload)
@@ -71,11 +84,16 @@ def verify(secret: str, token: str, now: float) -> str:
     except jwt.PyJWTError:
         raise InvalidToken("token invalid") from None
     exp = _time_claim(claims, "exp", now + MAX_TTL_S + LEEWAY_S)
-    _time_claim(claims, "iat", now + LEEWAY_S)
-    _time_claim(claims, "nbf", now + LEEWAY_S)
+    iat = _time_claim(claims, "iat", now + LEEWAY_S)
+    nbf = _time_claim(claims, "nbf", now + LEEWAY_S)
     if exp + LEEWAY_S < now:
         raise InvalidToken("token expired")
     sub = claims.get("sub")
     if not is_user_id(sub):
         raise InvalidToken("token has an invalid subject")
+    if len(_VERIFIED) >= _VERIFIED_MAX:
+        del _VERIFIED[next(iter(_VERIFIED))]
+    # The same bounds as above, as a window of `now`.
+    valid_from = max(exp - MAX_TTL_S, iat or 0, nbf or 0) - LEEWAY_S
+    _VERIFIED[(secret, token)] = (sub, valid_from, exp + LEEWAY_S)
     return sub

@@ -11,6 +11,8 @@ from types import SimpleNamespace
 
 import jwt
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from auth import api_keys, callback_sig, tokens
 from auth.identity import ANONYMOUS, SERVER, USER, AuthError, require_server, require_user, resolve
@@ -196,3 +198,28 @@ def test_missing_secrets_name_the_variable():
         who({"X-API-Key": "x"}, API_KEYS="")
     assert exc.value.name == "API_KEYS"
     assert "key-one" not in repr(settings())
+
+
+def _outcome(secret: str, token: str, now: float) -> str:
+    try:
+        return tokens.verify(secret, token, now)
+    except tokens.InvalidToken as exc:
+        return f"refused: {exc}"
+
+
+@given(st.integers(1_000_000, 1_100_000), st.one_of(st.none(), st.integers(-200, 200)),
+       st.one_of(st.none(), st.integers(-200, 200)), st.integers(-100, 7 * 24 * 3600 + 100),
+       st.lists(st.tuples(st.integers(-8 * 24 * 3600, 8 * 24 * 3600), st.booleans()), min_size=1, max_size=12))
+def test_remembered_tokens_answer_exactly_as_a_full_check_at_every_moment(t0, iat, nbf, ttl, checks):
+    claims = {"sub": "alice", "exp": t0 + ttl}
+    if iat is not None:
+        claims["iat"] = t0 + iat
+    if nbf is not None:
+        claims["nbf"] = t0 + nbf
+    token = jwt.encode(claims, SECRET, algorithm="HS256")
+    other = "another-secret-0123456789abcdef0123"
+    for offset, with_other_secret in checks:
+        secret, now = (other if with_other_secret else SECRET), t0 + offset
+        remembered = _outcome(secret, token, now)
+        tokens._VERIFIED.clear()  # the same question to a fresh isolate
+        assert remembered == _outcome(secret, token, now)
