@@ -14,7 +14,8 @@ def get_env(request: Request) -> Any:
     return request.scope["env"]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
+    # A coroutine for FastAPI's sake (app/security.py says why).
     return Settings.from_env(request.scope["env"])
 
 

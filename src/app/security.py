@@ -2,6 +2,8 @@
 
 Every route that touches user data depends on `current_user`; server-only routes depend on
 `server_identity`. The `Authorization`/`X-API-Key` schemes are declared so /docs can send them.
+The dependencies are coroutines although none awaits: FastAPI runs a plain function through
+`run_in_threadpool` (inline in Pyodide, but with its wrappers' cost on every request).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ UserIdHeader = Annotated[str | None, Header(
                 "it must name the token's user or be absent")]
 
 
-def current_identity(
+async def current_identity(
     request: Request,
     settings: Settings = Depends(get_settings),
     _k: str | None = Depends(_api_key_scheme),
@@ -49,7 +51,7 @@ def current_identity(
         raise _as_api_error(exc) from None
 
 
-def current_user(identity: Identity = Depends(current_identity)) -> str:
+async def current_user(identity: Identity = Depends(current_identity)) -> str:
     """The user id the caller acts for (401 without credential, 400 for a server key without X-User-Id)."""
     try:
         return auth_identity.require_user(identity)
@@ -57,7 +59,7 @@ def current_user(identity: Identity = Depends(current_identity)) -> str:
         raise _as_api_error(exc) from None
 
 
-def server_identity(identity: Identity = Depends(current_identity)) -> Identity:
+async def server_identity(identity: Identity = Depends(current_identity)) -> Identity:
     try:
         return auth_identity.require_server(identity)
     except AuthError as exc:
