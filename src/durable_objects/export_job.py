@@ -20,9 +20,9 @@ import logging
 from dataclasses import replace
 from functools import partial
 
-from js import WebSocketPair, WebSocketRequestResponsePair
 from workers import DurableObject, Response
 
+from bindings import websockets
 from bounds import parse_json
 from clock import now_ms
 from durable_objects.export_followups import JobFollowUps
@@ -54,7 +54,7 @@ class ExportJobState(DurableObject):
         # The alarm time this object last set (None: none set), or _UNKNOWN when not known.
         self._alarm_ms: int | None | object = _UNKNOWN
         # Pings are answered by the runtime without waking a hibernated object.
-        ctx.setWebSocketAutoResponse(WebSocketRequestResponsePair.new(PING, PONG))
+        websockets.auto_response(ctx, PING, PONG)
 
     # -- RPC from the API routes and callbacks ---------------------------------------------
     async def create(self, spec: dict) -> dict:
@@ -122,7 +122,7 @@ class ExportJobState(DurableObject):
         job = self._visible(request.headers.get(VERIFIED_USER_HEADER) or "")
         if job is None:
             return Response.json({"error": "Unknown job", "code": "not_found"}, status=404)
-        client, server = WebSocketPair.new().object_values()
+        client, server = websockets.new_pair()
         self.ctx.acceptWebSocket(server)
         server.serializeAttachment(json.dumps({"job_id": job.job_id, "connected_ms": now_ms()}))
         server.send(json.dumps(job.status_message()))
@@ -140,11 +140,11 @@ class ExportJobState(DurableObject):
             return
         kind = data.get("type") if isinstance(data, dict) else None
         if kind == "ping":  # a ping the auto-response did not match byte for byte
-            self._send(ws, {"type": "pong"})
+            websockets.send(ws, PONG)
         elif kind == "status":
             job = self.store.load()
             if job is not None:
-                self._send(ws, job.status_message())
+                websockets.send(ws, json.dumps(job.status_message()))
 
     async def webSocketClose(self, ws, code, reason, was_clean):  # noqa: N802 - runtime handler name
         # Complete the close handshake, or the browser sees 1006 instead of its own code.
@@ -156,27 +156,12 @@ class ExportJobState(DurableObject):
     async def webSocketError(self, ws, error):  # noqa: N802 - runtime handler name
         log.info("websocket error on job socket: %s", error)
 
-    @staticmethod
-    def _send(ws, message: dict) -> None:
-        ExportJobState._send_text(ws, json.dumps(message))
-
-    @staticmethod
-    def _send_text(ws, text: str) -> None:
-        try:
-            ws.send(text)
-        except Exception:  # noqa: S110 - a closed or broken socket must never break the others
-            pass
-
     def _broadcast(self, messages: list[dict]) -> None:
         if not messages:
             return
         # Encoded once and the sockets listed once, whatever their number: with a thousand subscribers
         # a json.dumps per socket and a getWebSockets() per message cost ~15 ms of CPU per callback.
-        texts = [json.dumps(message) for message in messages]
-        sockets = list(self.ctx.getWebSockets())
-        for text in texts:
-            for ws in sockets:
-                self._send_text(ws, text)
+        websockets.send_all(list(self.ctx.getWebSockets()), [json.dumps(message) for message in messages])
 
     # -- the alarm: the one place that does outbound work ------------------------------------
     async def alarm(self, alarm_info=None):
