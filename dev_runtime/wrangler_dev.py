@@ -65,6 +65,28 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
+def end_group(pgid: int, sig: signal.Signals = signal.SIGTERM, grace: float = 10,
+              reap: Callable[[], object] | None = None) -> None:
+    """Send `sig` to a process group; SIGKILL it when a process of it is still there after `grace` s.
+    Returns once none is left; `reap` (the leader's `Popen.poll`) keeps the leader from lingering as
+    a zombie meanwhile."""
+    for signal_to_send, wait in ((sig, grace), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(pgid, signal_to_send)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + wait
+        while True:
+            if reap is not None:
+                reap()
+            if not group_alive(pgid):
+                return
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+    raise RuntimeError(f"process group {pgid} survived SIGKILL")
+
+
 class WranglerDev:
     """The Worker served by `wrangler dev` on 127.0.0.1:`port`, its state in `persist_dir`."""
 
@@ -177,30 +199,8 @@ class WranglerDev:
     def _signal_group(self, sig: signal.Signals, grace: float) -> None:
         if self._proc is None:
             return
-        pgid = self._proc.pid  # the leader of its own session and group
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            pass
-        if not self._wait_group_gone(pgid, grace):
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            if not self._wait_group_gone(pgid, 10):
-                raise RuntimeError(f"process group {pgid} survived SIGKILL")
+        end_group(self._proc.pid, sig, grace, self._proc.poll)  # the leader of its own session and group
         self._reap()
-
-    def _wait_group_gone(self, pgid: int, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self._proc is not None:
-                self._proc.poll()  # reap the leader so it does not linger as a zombie
-            if not group_alive(pgid):
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.05)
 
     def _reap(self) -> None:
         if self._proc is not None:

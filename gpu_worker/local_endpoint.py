@@ -288,8 +288,7 @@ class LocalEndpoint:
                     if "result" in message:
                         result = message["result"]
                 await proc.wait()
-        except TimeoutError:
-            self._kill(proc)
+        except TimeoutError:  # the process is killed below, as every run's is once it ends
             if self.store.finish(job_id, "TIMED_OUT", error=f"the job ran over {self.job_timeout_s:.0f} s"):
                 log.warning("job %s timed out", job_id)
         finally:

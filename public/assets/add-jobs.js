@@ -1,6 +1,6 @@
 // /add-jobs/: add one encode job or many (POST /api/jobs), and list what was created.
-import { describe, h, say, when } from "/assets/common.js";
-import { apiKey, queueName, queueRequest, setupQueueControls } from "/assets/queue.js";
+import { h, say, when } from "/assets/common.js";
+import { queueFailure, queueName, queueRequest, setupQueueControls } from "/assets/queue.js";
 
 const $ = (id) => document.getElementById(id);
 const errorBox = $("error");
@@ -53,9 +53,7 @@ async function add(body, what, button) {
   try {
     const result = await queueRequest("/api/jobs", { method: "POST", body });
     if (!result.ok) {
-      const hint = result.status !== 401 ? "" : apiKey() ? "\nCheck the server API key above (Change key)."
-        : "\nSet the server API key above.";
-      say(errorBox, describe(result, `${what} not added`) + hint);
+      say(errorBox, queueFailure(result, `${what} not added`));
       return false;
     }
     showCreated(result.data);

@@ -1,6 +1,6 @@
 // What the two encode-queue pages share: the server API key (kept in localStorage), the queue name
 // (?queue= in the address, so a link or a reload keeps it) and calls to /api/jobs with both.
-import { request } from "/assets/common.js";
+import { describe, request } from "/assets/common.js";
 
 // localStorage: an operator types the key once per browser, as the pages promise. The pages load no
 // third-party script, so nothing else on this origin reads it; "Forget" removes it.
@@ -24,6 +24,13 @@ export function queueRequest(path, { method = "GET", query = {}, body } = {}) {
   const params = new URLSearchParams({ ...query, queue: queueName() });
   const key = apiKey();
   return request(`${path}?${params}`, { method, body, auth: key ? { apiKey: key } : {} });
+}
+
+/** A failed queue call in words, with what to do about the key when the API refused it (401). */
+export function queueFailure(result, doing) {
+  const hint = result.status !== 401 ? "" : apiKey() ? "\nCheck the server API key above (Change key)."
+    : "\nSet the server API key above.";
+  return describe(result, doing) + hint;
 }
 
 /**

@@ -1,6 +1,6 @@
 // /view-jobs/: the encode queue's rows by status, a page at a time, with counts, leases, delete, requeue.
 import { describe, h, say, whileVisible } from "/assets/common.js";
-import { apiKey, queueRequest, setupQueueControls } from "/assets/queue.js";
+import { queueFailure, queueRequest, setupQueueControls } from "/assets/queue.js";
 import { leaseText, rowCells } from "/assets/queue-rows.js";
 
 // Every 3 s: a worker's claim, heartbeat or finish shows within a moment, and a list is one indexed query
@@ -42,9 +42,7 @@ async function refresh() {
   const [list, stats] = await Promise.all([queueRequest("/api/jobs", { query }), queueRequest("/api/jobs/stats")]);
   if (!list.ok || !stats.ok) {
     const failed = list.ok ? stats : list;
-    const hint = failed.status !== 401 ? "" : apiKey() ? "\nCheck the server API key above (Change key)."
-      : "\nSet the server API key above.";
-    say(errorBox, describe(failed, "The queue could not be read") + hint);
+    say(errorBox, queueFailure(failed, "The queue could not be read"));
     return;
   }
   say(errorBox, "");

@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "src")]  # targets.py signs callbacks with auth.callback_sig
 
 from fake_runpod_process import FakeRunPodProcess  # noqa: E402
 from harness import Context, Metric, Result  # noqa: E402

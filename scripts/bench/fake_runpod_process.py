@@ -10,7 +10,6 @@ first line of output. It stops on SIGTERM or when its stdin closes (its parent i
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -45,15 +44,11 @@ class FakeRunPodProcess:
     def stop(self) -> None:
         if self._proc is None:
             return
-        try:
-            os.killpg(self._proc.pid, signal.SIGTERM)
-            self._proc.wait(10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self._proc.wait(10)
+        # Imported here: this file also runs as a script, before the repo is on sys.path.
+        from dev_runtime.wrangler_dev import end_group
+
+        end_group(self._proc.pid, reap=self._proc.poll)
+        self._proc.wait(10)
         self._proc = None
 
     def __enter__(self) -> FakeRunPodProcess:

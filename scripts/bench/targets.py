@@ -24,22 +24,19 @@ Where the two APIs differ, the harness adapts (docs/benchmarks.md lists the same
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
+from auth import callback_sig
 from dev_runtime.node_tools import WRANGLER_ENV
-from dev_runtime.wrangler_dev import free_port, group_alive
+from dev_runtime.wrangler_dev import end_group, free_port
 from tests.conftest import ORIGIN, SECRETS, SERVER_KEY, user_token, worker_env
 from tests.worker_process import worker as make_worker
 
@@ -71,21 +68,6 @@ class Call:
     expect: int
     headers: dict[str, str] = field(default_factory=dict)
     json: object = None
-
-
-def stop_group(pgid: int, grace: float = 10) -> None:
-    """SIGTERM to the group, SIGKILL after `grace` s; returns once no process of it is left."""
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if not group_alive(pgid):
-                return
-            time.sleep(0.05)
-    raise RuntimeError(f"process group {pgid} survived SIGKILL")
 
 
 class ProjectTarget:
@@ -144,7 +126,7 @@ class ProjectTarget:
         return Call("GET", f"/api/storage/presigned-url?key={INPUT_KEY}", 200, self.auth)
 
     def callback(self, job_id: str, body: dict) -> Call:
-        sig = hmac.new(SECRETS["CALLBACK_SECRET"].encode(), job_id.encode(), hashlib.sha256).hexdigest()
+        sig = callback_sig.sign(SECRETS["CALLBACK_SECRET"], job_id)
         return Call("POST", f"/api/runpod/callback/{job_id}?sig={sig}", 200, {}, body)
 
     def websocket(self, job_id: str) -> str:
@@ -211,7 +193,7 @@ class SeedTarget:
 
     def stop(self) -> None:
         if self._pgid is not None:
-            stop_group(self._pgid)
+            end_group(self._pgid)
             self._pgid = None
         if self.port is not None:
             for name in (f"state-{self.port}", f"dev-{self.port}.pid", f"dev-{self.port}.log"):
