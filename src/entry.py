@@ -56,10 +56,13 @@ class Default(WorkerEntrypoint):
         job_id = parse_ws_path(parts.path)
         if job_id is not None:
             return await self._job_websocket(request, job_id, parts.query)
-        cors = cors_header_dict(self.env, request.headers.get("origin"))
+        # The routes answered here carry the CORS headers themselves; the app's own layer adds them to
+        # everything else, so they are worked out only on these paths.
         if parts.path.startswith(OBJECT_PATH) and method != "OPTIONS":
+            cors = cors_header_dict(self.env, request.headers.get("origin"))
             return await object_route.handle(request, method, self.env, parts.path, parts.query, cors)
         if method not in HTTPMethod.__members__:
+            cors = cors_header_dict(self.env, request.headers.get("origin"))
             allow = allowed_methods(parts.path)
             if not allow:
                 return _error(404, "not_found", "No such route", cors)
