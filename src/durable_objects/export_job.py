@@ -77,9 +77,13 @@ class ExportJobState(DurableObject):
         await self._schedule()
         return {"job": job.status_body(), "index_entry": job.index_entry()}
 
-    async def status(self, viewer: str) -> dict | None:
+    async def status(self, viewer: str, export_type: str | None = None) -> str | None:
+        """The status body as JSON text, which the route hands on as it is (no conversion of an RPC
+        result to Python and back); None when `viewer` may not see the job or it is not `export_type`."""
         job = self._visible(viewer)
-        return None if job is None else job.status_body()
+        if job is None or (export_type is not None and job.type != export_type):
+            return None
+        return json.dumps(job.status_body(), separators=(",", ":"))
 
     async def cancel(self, viewer: str) -> dict:
         job = self._visible(viewer)

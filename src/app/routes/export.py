@@ -10,7 +10,7 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from app.deps import get_env, get_settings, public_base_url
 from app.errors import ApiError
@@ -131,16 +131,16 @@ for _type, _model in START_MODELS.items():
     _start_route(_type, _model)
 
 
-async def _status(request: Request, job_id: str, user_id: str, export_type: str | None = None) -> dict:
-    job = plain(await job_stub(get_env(request), job_id).status(user_id))
-    if job is None or (export_type is not None and job["type"] != export_type):
+async def _status(request: Request, job_id: str, user_id: str, export_type: str | None = None) -> Response:
+    body = await job_stub(get_env(request), job_id).status(user_id, export_type)
+    if body is None:
         raise ApiError(404, "Unknown job", "not_found")
-    return job
+    return Response(body, media_type="application/json")
 
 
 @router.get("/status/{job_id}", summary="A job's status",
             responses={200: {"model": JobStatus}, **errors(401, 403, 404, 500, user_scoped=True, notes=_UNKNOWN_JOB)})
-async def job_status(request: Request, job_id: JobId, user_id: str = Depends(current_user)) -> dict:
+async def job_status(request: Request, job_id: JobId, user_id: str = Depends(current_user)) -> Response:
     return await _status(request, job_id, user_id)
 
 
@@ -148,7 +148,7 @@ async def job_status(request: Request, job_id: JobId, user_id: str = Depends(cur
             responses={200: {"model": JobStatus},
                        **errors(401, 403, 404, 422, 500, user_scoped=True, notes=_UNKNOWN_JOB)})
 async def typed_job_status(request: Request, export_type: ExportType, job_id: JobId,
-                           user_id: str = Depends(current_user)) -> dict:
+                           user_id: str = Depends(current_user)) -> Response:
     return await _status(request, job_id, user_id, export_type)
 
 
