@@ -47,13 +47,13 @@ class UserDbSync:
     async def run(self) -> None:
         self._alarm_pending = False  # the alarm that fired is spent
         state = rows(self.sql, "SELECT user_id, failures FROM user_db_sync WHERE id = 1")
-        batch = rows(self.sql, "SELECT job_id, version, record FROM jobs WHERE db_pending = 1 LIMIT ?",
-                     USER_DB_BATCH_MAX)
+        batch = rows(self.sql, "SELECT job_id, version, body, runpod_id, output_key FROM jobs WHERE db_pending = 1 "
+                               "LIMIT ?", USER_DB_BATCH_MAX)
         if not state or not batch:
             return
         user_id, failures = state[0]["user_id"], state[0]["failures"]
         try:
-            await user_db.record_jobs(self.env.USER_DATA, user_id, [json.loads(r["record"]) for r in batch])
+            await user_db.record_jobs(self.env.USER_DATA, user_id, [_record(r) for r in batch])
         except Exception as exc:
             failures += 1
             log.warning("user database write for %s failed (%d in a row, %d records waiting): %s",
@@ -74,3 +74,8 @@ class UserDbSync:
         if current is None or current > due_ms:
             await self.ctx.storage.setAlarm(due_ms)
         self._alarm_pending = True
+
+
+def _record(row: dict) -> dict:
+    """What `user_db.record_jobs` takes: the status body plus the RunPod job id and the output key."""
+    return {**json.loads(row["body"]), "runpod_job_id": row["runpod_id"], "output_key": row["output_key"]}

@@ -35,11 +35,11 @@ def _ensure_schema(sql) -> None:
         job_id TEXT PRIMARY KEY, created_ms INTEGER NOT NULL, status TEXT NOT NULL, type TEXT NOT NULL,
         version INTEGER NOT NULL, body TEXT NOT NULL)""")
     columns = {r["name"] for r in rows(sql, "SELECT name FROM pragma_table_info('jobs')")}
-    # Added with the database sync: the row's record for the user's database, and whether it is owed.
-    if "record" not in columns:
-        execute(sql, "ALTER TABLE jobs ADD COLUMN record TEXT")
-    if "db_pending" not in columns:
-        execute(sql, "ALTER TABLE jobs ADD COLUMN db_pending INTEGER NOT NULL DEFAULT 0")
+    # Added with the database sync: what the user's database records beyond the body, and whether
+    # the database is owed the row.
+    for name, kind in (("runpod_id", "TEXT"), ("output_key", "TEXT"), ("db_pending", "INTEGER NOT NULL DEFAULT 0")):
+        if name not in columns:
+            execute(sql, f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
     execute(sql, "CREATE INDEX IF NOT EXISTS jobs_newest ON jobs (created_ms DESC, job_id DESC)")
     execute(sql, "CREATE INDEX IF NOT EXISTS jobs_db_owed ON jobs (job_id) WHERE db_pending = 1")
     execute(sql, """CREATE TABLE IF NOT EXISTS idempotency (
@@ -71,17 +71,18 @@ class UserJobs(DurableObject):
         """Record a job's latest snapshot; an older snapshot arriving late never replaces a newer one.
 
         The user's database is owed the job when the index first sees it and when it first sees it
-        terminal; until the alarm wrote it, the row stays owed and the newest record is what is written."""
-        owed = rows(self.sql, f"""INSERT INTO jobs (job_id, created_ms, status, type, version, body, record, db_pending)
-            VALUES (?, ?, ?, ?, ?, ?, ?, 1)
+        terminal; until the alarm wrote it, the row stays owed and its newest snapshot is what is written."""
+        owed = rows(self.sql, f"""INSERT INTO jobs (job_id, created_ms, status, type, version, body, runpod_id,
+                output_key, db_pending)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)
             ON CONFLICT (job_id) DO UPDATE SET status = excluded.status, version = excluded.version,
-                body = excluded.body, record = excluded.record,
+                body = excluded.body, runpod_id = excluded.runpod_id, output_key = excluded.output_key,
                 db_pending = CASE WHEN jobs.db_pending = 1 OR (excluded.status IN {_TERMINAL_SQL}
                                   AND jobs.status NOT IN {_TERMINAL_SQL}) THEN 1 ELSE 0 END
             WHERE excluded.version > jobs.version
             RETURNING db_pending""",  # noqa: S608 - the statuses are the model's constants
                     entry["job_id"], entry["created_ms"], entry["status"], entry["type"], entry["version"],
-                    json.dumps(entry["body"]), json.dumps(entry["record"]))
+                    json.dumps(entry["body"]), entry["runpod_id"], entry["output_key"])
         if owed and owed[0]["db_pending"]:
             await self.db_sync.owed(entry["user_id"], now_ms() + USER_DB_BATCH_MS)
 

@@ -67,12 +67,11 @@ class JobRecord:
         return asdict(self)
 
     def index_entry(self) -> dict:
-        """What the user's job index keeps: the status body plus what it sorts and filters on, and the
-        record the index passes on to the user's database (storage/user_db.py)."""
-        body = self.status_body()
+        """What the user's job index keeps: the status body plus what it sorts and filters on, and what
+        the user's database records beyond the body (storage/user_db.py)."""
         return {"job_id": self.job_id, "user_id": self.user_id, "created_ms": self.created_ms,
-                "status": self.status, "type": self.type, "version": self.version, "body": body,
-                "record": {**body, "runpod_job_id": self.runpod_id, "output_key": self.output_key}}
+                "status": self.status, "type": self.type, "version": self.version, "body": self.status_body(),
+                "runpod_id": self.runpod_id, "output_key": self.output_key}
 
     def _outcome_fields(self) -> dict:
         """What both the status body and the status message show beyond status and progress."""
