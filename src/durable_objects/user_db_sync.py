@@ -36,7 +36,8 @@ class UserDbSync:
         self._alarm_pending = False
 
     async def owed(self, user_id: str, due_ms: int) -> None:
-        """Records are owed: make sure the alarm will run by `due_ms` (an earlier one stands)."""
+        """Records are owed: make sure an alarm will run, at `due_ms` unless one is set already (which
+        stands, even a failure's backoff: the records then wait for that retry)."""
         if self._alarm_pending:
             return
         execute(self.sql, "INSERT OR IGNORE INTO user_db_sync (id, user_id) VALUES (1, ?)", user_id)

@@ -6,7 +6,7 @@ writes the index, and 50 concurrent starts for one user would be 50 compare-and-
 one R2 blob, each retry re-downloading it. One object per user serializes those writes for free,
 its primary key makes a duplicate impossible, and listing is one indexed SQL query.
 
-The user's database still records every job (its creation and its terminal state, API.md), and
+The user's database still records every job (its creation and its terminal state, docs/api.md), and
 this object is where those records meet: an upsert that owes the database a record marks the row
 and sets the alarm, and the alarm (user_db_sync.py) writes every marked row in one
 compare-and-swap of the blob. A burst of starts is one database write instead of one per start,
@@ -83,7 +83,12 @@ class UserJobs(DurableObject):
             RETURNING db_pending""",  # noqa: S608 - the statuses are the model's constants
                     entry["job_id"], entry["created_ms"], entry["status"], entry["type"], entry["version"],
                     json.dumps(entry["body"]), entry["runpod_id"], entry["output_key"])
-        if owed and owed[0]["db_pending"]:
+        # An entry the index already has (a retried push) changes nothing and returns no row; the row
+        # may still be owed with no alarm if an earlier call died between its write and the alarm, so
+        # that is checked too: the job's object retries its push until one of them gets through.
+        pending = owed[0]["db_pending"] if owed else rows(
+            self.sql, "SELECT db_pending FROM jobs WHERE job_id = ?", entry["job_id"])[0]["db_pending"]
+        if pending:
             await self.db_sync.owed(entry["user_id"], now_ms() + USER_DB_BATCH_MS)
 
     async def alarm(self, alarm_info=None):
