@@ -36,7 +36,9 @@ async def serve(app: Any, request: Any, env: Any) -> Any:
         "type": "http", "asgi": _ASGI, "http_version": "1.1", "method": method,
         "scheme": parts.scheme, "path": unquote(parts.path), "raw_path": parts.path.encode(),
         "query_string": parts.query.encode(), "root_path": "",
-        "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in request.headers.items()],
+        # UTF-8, as the SDK's bridge does: workerd hands over header values as text that may hold any
+        # character (bytes that are not UTF-8 arrive as U+FFFD), and latin-1 cannot encode all of them.
+        "headers": [(k.lower().encode(), v.encode()) for k, v in request.headers.items()],
         "env": env,
     }
     answered = asyncio.Event()

@@ -46,6 +46,14 @@ def test_health(client: httpx.Client):
     assert r.json() == {"status": "ok", "env": "test"}
 
 
+def test_header_values_beyond_latin_1_or_not_utf8_are_no_server_error(client: httpx.Client):
+    for raw in ("€ and ✓".encode(), b"\xff\xfe not utf-8"):
+        r = client.get("/health", headers={"X-Note": raw})
+        assert r.status_code == 200 and r.json()["status"] == "ok", r.text
+        r = client.get("/api/export/jobs", headers={"X-User-Id": raw})
+        assert r.status_code in (400, 401) and r.json()["code"] in ("invalid_user_id", "unauthorized"), r.text
+
+
 def test_unknown_route_and_wrong_method_are_json_errors(client: httpx.Client):
     r = client.get("/api/nope")
     assert r.status_code == 404 and r.json() == {"error": "No such route", "code": "not_found"}
