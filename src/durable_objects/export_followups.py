@@ -148,19 +148,19 @@ class JobFollowUps:
             await self.env.USER_JOBS.getByName(job.user_id).upsert(entry)
         except Exception as exc:
             log.warning("job index update for %s failed: %s", job.job_id, first_line(exc))
-            self._channel_failed("index")
-            return
-        self._channel_done("index", entry["body"])
-
-    def _channel_failed(self, channel: str) -> None:
-        job = self.store.load()
-        if not followups.failed(job, channel, now_ms()):
-            log.warning("giving up the %s update of %s", channel, job.job_id)
-        self.store.save(job)
-
-    def _channel_done(self, channel: str, sent_body: dict) -> None:
-        """Done, unless the job changed while the update was out: then the newer state is still owed."""
-        job = self.store.load()
-        if job.status_body() == sent_body:
-            followups.done(job, channel)
+            job = self.store.load()
+            if not followups.failed(job, "index", now_ms()):
+                log.warning("giving up the index update of %s", job.job_id)
             self.store.save(job)
+            return
+        # Done, unless the job changed while the update was out: then the newer state is still owed,
+        # at once for a new status, and after the coalescing window when only progress or a message
+        # moved (else a job reporting fast would push back to back, one push per round trip).
+        job = self.store.load()
+        if job.status_body() == entry["body"]:
+            followups.done(job, "index")
+        elif job.status == entry["status"]:
+            followups.defer(job, "index", now_ms() + followups.INDEX_COALESCE_MS)
+        else:
+            return
+        self.store.save(job)

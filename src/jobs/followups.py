@@ -60,6 +60,11 @@ def request_within(job: JobRecord, channel: str, due_ms: int) -> None:
         setattr(job, f"{channel}_retry_ms", due_ms)
 
 
+def defer(job: JobRecord, channel: str, due_ms: int) -> None:
+    """An owed update of `channel` goes no sooner than `due_ms`."""
+    setattr(job, f"{channel}_retry_ms", max(getattr(job, f"{channel}_retry_ms"), due_ms))
+
+
 def done(job: JobRecord, channel: str) -> None:
     setattr(job, _pending_field(channel), 0)
     setattr(job, f"{channel}_failures", 0)

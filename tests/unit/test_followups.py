@@ -76,3 +76,11 @@ def test_a_coalesced_request_never_delays_or_hastens_an_owed_update(job, due):
     assert followups.is_pending(job, "index")
     # Already owed: its time stands (sooner, or a failure's backoff). Not owed: due by `due`.
     assert job.index_retry_ms == (retry_before if owed_before else due)
+
+
+@given(records(), st.integers(NOW - 10_000, NOW + 10_000))
+def test_a_deferred_update_is_never_sooner_and_never_earlier_than_it_was(job, due):
+    followups.request_within(job, "index", NOW)
+    before = job.index_retry_ms
+    followups.defer(job, "index", due)
+    assert job.index_retry_ms == max(before, due) and followups.is_pending(job, "index")

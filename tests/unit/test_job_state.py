@@ -138,3 +138,16 @@ def test_callback_details():
 def test_malformed_callbacks(body):
     with pytest.raises(InvalidCallback):
         parse_callback(body)
+
+
+@given(st.sampled_from([PENDING, PROCESSING]), st.sampled_from(["progress", "running", "complete", "error",
+                                                               "cancelled"]),
+       st.one_of(st.none(), st.integers(0, 100)), st.one_of(st.none(), st.text(max_size=5)))
+def test_a_new_status_is_flagged_and_progress_alone_is_not(status, kind, progress, message):
+    # The index is told at once of a new status and only within its coalescing window of the rest.
+    job = record(status=status, progress=10)
+    before = job.status
+    out = apply(job, Update(kind, progress=progress, message=message), 2000)
+    assert out.new_status == (job.status != before)
+    if out.new_status:
+        assert out.changed
