@@ -91,7 +91,7 @@ def verify(secret: str, token: str, now: float) -> str:
     sub = claims.get("sub")
     if not is_user_id(sub):
         raise InvalidToken("token has an invalid subject")
-    if len(_VERIFIED) >= _VERIFIED_MAX:
+    if (secret, token) not in _VERIFIED and len(_VERIFIED) >= _VERIFIED_MAX:
         del _VERIFIED[next(iter(_VERIFIED))]
     # The same bounds as above, as a window of `now`.
     valid_from = max(exp - MAX_TTL_S, iat or 0, nbf or 0) - LEEWAY_S

@@ -129,7 +129,7 @@ class ExportJobState(DurableObject):
         client, server = websockets.new_pair()
         self.ctx.acceptWebSocket(server)
         server.serializeAttachment(json.dumps({"job_id": job.job_id, "connected_ms": now_ms()}))
-        server.send(json.dumps(job.status_message()))
+        websockets.send(server, json.dumps(job.status_message()))
         return Response(None, status=101, web_socket=client)
 
     async def webSocketMessage(self, ws, message):  # noqa: N802 - runtime handler name

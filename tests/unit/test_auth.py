@@ -223,3 +223,16 @@ def test_remembered_tokens_answer_exactly_as_a_full_check_at_every_moment(t0, ia
         remembered = _outcome(secret, token, now)
         tokens._VERIFIED.clear()  # the same question to a fresh isolate
         assert remembered == _outcome(secret, token, now)
+
+
+def test_a_remembered_token_ends_exactly_where_the_full_check_does():
+    token, _ = tokens.mint(SECRET, "alice", 600, 1_000_000)
+    last = 1_000_600 + tokens.LEEWAY_S  # exp + leeway: the last moment the full check accepts
+    assert tokens.verify(SECRET, token, 1_000_000) == "alice"  # remembered from here on
+    assert tokens.verify(SECRET, token, last) == "alice"
+    with pytest.raises(tokens.InvalidToken, match="expired"):
+        tokens.verify(SECRET, token, last + 0.001)
+    first = 1_000_000 - tokens.LEEWAY_S  # iat - leeway: the first moment it accepts
+    assert tokens.verify(SECRET, token, first) == "alice"
+    with pytest.raises(tokens.InvalidToken, match="iat"):
+        tokens.verify(SECRET, token, first - 0.001)
