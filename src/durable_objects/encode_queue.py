@@ -15,6 +15,7 @@ import secrets
 
 from workers import DurableObject
 
+from bindings.alarm_time import AlarmTime
 from clock import now_ms
 from encode_queue.store import QueueStore, Refused
 
@@ -26,9 +27,8 @@ class EncodeQueue(DurableObject):
         # sees that an idle queue was evicted and rebuilt from its stored rows.
         print(f"EncodeQueue: object constructed ({ctx.id.toString()})")
         self.store = QueueStore(ctx.storage.sql)
-        # When the alarm is set for (ms), as far as this instance knows; None = ask the storage. Saves a
-        # storage call on every claim: a later lease never needs the alarm moved.
-        self._alarm_ms: int | None = None
+        # Saves a storage call on every claim: a later lease never needs the alarm moved.
+        self.alarm_time = AlarmTime(ctx.storage)
 
     async def enqueue(self, items: list) -> dict:
         return {"jobs": self.store.enqueue([dict(i) for i in items], now_ms())}
@@ -70,14 +70,13 @@ class EncodeQueue(DurableObject):
         return self.store.stats(now_ms())
 
     async def alarm(self, alarm_info=None):
-        self._alarm_ms = None  # this one has fired
+        self.alarm_time.forget()  # this one has fired
         returned = self.store.sweep(now_ms())
         if returned:
             print(f"EncodeQueue: alarm put back {returned} job(s) whose lease expired")
         due = self.store.next_expiry_ms()
         if due is not None:
-            await self.ctx.storage.setAlarm(due)
-            self._alarm_ms = due
+            await self.alarm_time.set(due)
 
     # -- helpers ------------------------------------------------------------------------------
     def _answer(self, change) -> dict:
@@ -95,9 +94,4 @@ class EncodeQueue(DurableObject):
     async def _expect_expiry(self, due_ms: int) -> None:
         """Make sure the alarm fires no later than a lease's expiry. An alarm that fires early (the
         lease was renewed or finished) finds nothing to sweep and sets itself for the next one."""
-        if self._alarm_ms is None:
-            stored = await self.ctx.storage.getAlarm()
-            self._alarm_ms = None if stored is None else int(stored)
-        if self._alarm_ms is None or due_ms < self._alarm_ms:
-            await self.ctx.storage.setAlarm(due_ms)
-            self._alarm_ms = due_ms
+        await self.alarm_time.no_later_than(due_ms)

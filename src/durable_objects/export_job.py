@@ -10,7 +10,7 @@ with the follow-ups it owes, broadcasts, and sets the alarm before it returns; t
 record and an alarm that finish the job after a restart.
 
 The record is read from storage once per object life and kept (jobs/store.py); the alarm time last
-set is kept too, so a save that leaves it unchanged costs no storage call.
+set is kept too (bindings/alarm_time.py), so a save that leaves it unchanged costs no storage call.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from functools import partial
 from workers import DurableObject, Response
 
 from bindings import websockets
+from bindings.alarm_time import AlarmTime
 from bounds import parse_json
 from clock import now_ms
 from durable_objects.export_followups import JobFollowUps
@@ -39,7 +40,6 @@ log = logging.getLogger("reel.export_job")
 # Set by the entry point after it authenticated a WebSocket upgrade: the user id, or "*" for a server key.
 VERIFIED_USER_HEADER = "x-reel-verified-user"
 PING, PONG = '{"type":"ping"}', '{"type":"pong"}'
-_UNKNOWN = object()
 
 
 class ExportJobState(DurableObject):
@@ -51,8 +51,7 @@ class ExportJobState(DurableObject):
         self.store = JobStore(ctx.storage.sql)
         # The object's env, vars and secrets included, is fixed for its life: parsed once here.
         self.settings = Settings.from_env(env)
-        # The alarm time this object last set (None: none set), or _UNKNOWN when not known.
-        self._alarm_ms: int | None | object = _UNKNOWN
+        self.alarm_time = AlarmTime(ctx.storage)
         # Pings are answered by the runtime without waking a hibernated object.
         websockets.auto_response(ctx, PING, PONG)
 
@@ -62,8 +61,8 @@ class ExportJobState(DurableObject):
         its alarm). Submission to RunPod is the alarm's, right after this returns."""
         job = self.store.load()
         if job is not None:
-            if not job.terminal and await self.ctx.storage.getAlarm() is None:
-                self._alarm_ms = _UNKNOWN
+            self.alarm_time.forget()  # the storage's word: is the alarm really there?
+            if not job.terminal and await self.alarm_time.current() is None:
                 await self._schedule()
             return {"job": job.status_body(), "index_entry": job.index_entry()}
         t = now_ms()
@@ -169,7 +168,7 @@ class ExportJobState(DurableObject):
 
     # -- the alarm: the one place that does outbound work ------------------------------------
     async def alarm(self, alarm_info=None):
-        self._alarm_ms = _UNKNOWN  # the alarm that fired is spent
+        self.alarm_time.forget()  # the alarm that fired is spent
         # Its steps save without setting the alarm: it is set once, after all of them.
         steps = JobFollowUps(self.store, self.env, partial(self._save_change, schedule=False))
         await steps.run(self.settings)
@@ -180,15 +179,7 @@ class ExportJobState(DurableObject):
         job, settings = self.store.load(), self.settings
         due = None if job is None else followups.next_alarm_ms(
             job, now_ms(), stall_poll_s=settings.stall_poll_s, job_timeout_s=settings.job_timeout_s)
-        # Most saves leave the time as it was (progress reports within the index's coalescing
-        # window): then the storage call is skipped.
-        if due == self._alarm_ms:
-            return
-        if due is None:
-            await self.ctx.storage.deleteAlarm()
-        else:
-            await self.ctx.storage.setAlarm(due)
-        self._alarm_ms = due
+        await self.alarm_time.set(due)
 
     # -- helpers ------------------------------------------------------------------------------
     def _visible(self, viewer: str) -> JobRecord | None:

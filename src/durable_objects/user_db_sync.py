@@ -14,6 +14,7 @@ import json
 import logging
 from typing import Any
 
+from bindings.alarm_time import AlarmTime
 from bindings.do_sql import execute, rows
 from clock import now_ms
 from jobs.followups import SYNC_BACKOFF_BASE_S, SYNC_BACKOFF_MAX_S, backoff_ms
@@ -32,21 +33,18 @@ class UserDbSync:
         self.ctx, self.env, self.sql = ctx, env, ctx.storage.sql
         execute(self.sql, """CREATE TABLE IF NOT EXISTS user_db_sync (
             id INTEGER PRIMARY KEY CHECK (id = 1), user_id TEXT NOT NULL, failures INTEGER NOT NULL DEFAULT 0)""")
-        # Whether this object set an alarm that has not run yet: saves a storage read per upsert.
-        self._alarm_pending = False
+        self.alarm_time = AlarmTime(ctx.storage)
 
     async def owed(self, user_id: str, due_ms: int) -> None:
         """Records are owed: make sure an alarm will run, at `due_ms` unless one is set already (which
         stands, even a failure's backoff: the records then wait for that retry)."""
-        if self._alarm_pending:
+        if await self.alarm_time.current() is not None:
             return
         execute(self.sql, "INSERT OR IGNORE INTO user_db_sync (id, user_id) VALUES (1, ?)", user_id)
-        if await self.ctx.storage.getAlarm() is None:
-            await self.ctx.storage.setAlarm(due_ms)
-        self._alarm_pending = True
+        await self.alarm_time.set(due_ms)
 
     async def run(self) -> None:
-        self._alarm_pending = False  # the alarm that fired is spent
+        self.alarm_time.forget()  # the alarm that fired is spent
         state = rows(self.sql, "SELECT user_id, failures FROM user_db_sync WHERE id = 1")
         batch = rows(self.sql, "SELECT job_id, version, body, runpod_id, output_key FROM jobs WHERE db_pending = 1 "
                                "LIMIT ?", USER_DB_BATCH_MAX)
@@ -60,21 +58,16 @@ class UserDbSync:
             log.warning("user database write for %s failed (%d in a row, %d records waiting): %s",
                         user_id, failures, len(batch), first_line(exc))
             execute(self.sql, "UPDATE user_db_sync SET failures = ? WHERE id = 1", failures)
-            await self._again(now_ms() + backoff_ms(SYNC_BACKOFF_BASE_S, failures, SYNC_BACKOFF_MAX_S))
+            # An upsert during the write may have set the alarm already: the earlier time wins.
+            await self.alarm_time.no_later_than(now_ms() + backoff_ms(SYNC_BACKOFF_BASE_S, failures,
+                                                                      SYNC_BACKOFF_MAX_S))
             return
         for r in batch:
             execute(self.sql, "UPDATE jobs SET db_pending = 0 WHERE job_id = ? AND version = ?",
                     r["job_id"], r["version"])
         execute(self.sql, "UPDATE user_db_sync SET failures = 0 WHERE id = 1")
         if rows(self.sql, "SELECT 1 FROM jobs WHERE db_pending = 1 LIMIT 1"):
-            await self._again(now_ms() + USER_DB_BATCH_MS)
-
-    async def _again(self, due_ms: int) -> None:
-        # An upsert during the write may have set the alarm already: the earlier time wins.
-        current = await self.ctx.storage.getAlarm()
-        if current is None or current > due_ms:
-            await self.ctx.storage.setAlarm(due_ms)
-        self._alarm_pending = True
+            await self.alarm_time.no_later_than(now_ms() + USER_DB_BATCH_MS)
 
 
 def _record(row: dict) -> dict:
