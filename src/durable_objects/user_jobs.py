@@ -20,7 +20,7 @@ import json
 
 from workers import DurableObject
 
-from bindings.do_sql import execute, rows
+from bindings.do_sql import execute, one_or_none, rows
 from clock import now_ms
 from durable_objects.user_db_sync import USER_DB_BATCH_MS, UserDbSync
 from jobs.cursor import InvalidCursor, decode_cursor, encode_cursor
@@ -56,9 +56,9 @@ class UserJobs(DurableObject):
     async def claim_idempotency_key(self, key: str, job_id: str, fingerprint: str, now_ms: int) -> dict:
         """The job a key already names (within 24 h), or record that it now names `job_id`."""
         execute(self.sql, "DELETE FROM idempotency WHERE created_ms < ?", now_ms - IDEMPOTENCY_TTL_MS)
-        found = rows(self.sql, "SELECT job_id, fingerprint FROM idempotency WHERE key = ?", key)
-        if found:
-            return {"job_id": found[0]["job_id"], "replayed": True, "same_request": found[0]["fingerprint"] == fingerprint}
+        found = one_or_none(self.sql, "SELECT job_id, fingerprint FROM idempotency WHERE key = ?", key)
+        if found is not None:
+            return {"job_id": found["job_id"], "replayed": True, "same_request": found["fingerprint"] == fingerprint}
         execute(self.sql, "INSERT INTO idempotency (key, job_id, fingerprint, created_ms) VALUES (?, ?, ?, ?)",
                 key, job_id, fingerprint, now_ms)
         return {"job_id": job_id, "replayed": False, "same_request": True}
@@ -86,8 +86,8 @@ class UserJobs(DurableObject):
         # An entry the index already has (a retried push) changes nothing and returns no row; the row
         # may still be owed with no alarm if an earlier call died between its write and the alarm, so
         # that is checked too: the job's object retries its push until one of them gets through.
-        pending = owed[0]["db_pending"] if owed else rows(
-            self.sql, "SELECT db_pending FROM jobs WHERE job_id = ?", entry["job_id"])[0]["db_pending"]
+        pending = (owed[0] if owed else one_or_none(self.sql, "SELECT db_pending FROM jobs WHERE job_id = ?",
+                                                     entry["job_id"]))["db_pending"]
         if pending:
             await self.db_sync.owed(entry["user_id"], now_ms() + USER_DB_BATCH_MS)
 
