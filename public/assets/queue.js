@@ -33,11 +33,39 @@ export function queueFailure(result, doing) {
   return describe(result, doing) + hint;
 }
 
+// The key and queue controls, the same on every queue page: written here once, into the page's
+// empty <section id="queue-settings">.
+const SETTINGS_HTML = `
+  <h2>Queue and key</h2>
+  <div class="settings">
+    <form id="queue-form" class="row" novalidate>
+      <label>Queue
+        <input id="queue-input" name="queue" maxlength="64" spellcheck="false" autocomplete="off">
+      </label>
+      <button type="submit" class="secondary">Switch queue</button>
+    </form>
+    <form id="key-form" class="row" autocomplete="off">
+      <label class="grow">Server API key
+        <input id="key-input" name="api-key" type="password" spellcheck="false" placeholder="one of API_KEYS">
+      </label>
+      <button type="submit">Save key</button>
+    </form>
+    <div id="key-saved" class="row" hidden>
+      <span>A server API key is saved in this browser.</span>
+      <button type="button" class="secondary" id="key-change">Change key</button>
+      <button type="button" class="secondary" id="key-forget">Forget key</button>
+    </div>
+  </div>
+  <p class="hint">The key is kept in this browser's localStorage until you forget it; it is sent only to this
+    service, as <code>X-API-Key</code>. The queue is part of the address (<code>?queue=</code>).</p>
+`;
+
 /**
- * Wire the key and queue controls every queue page has (see the markup in /add-jobs/ and /view-jobs/).
- * `onChange()` runs after the key or the queue changed.
+ * Render and wire the key and queue controls every queue page has. `onChange()` runs after the key or
+ * the queue changed.
  */
 export function setupQueueControls(onChange) {
+  $("queue-settings").innerHTML = SETTINGS_HTML;
   const showKey = () => {
     const saved = Boolean(apiKey());
     $("key-form").hidden = saved;
