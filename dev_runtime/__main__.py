@@ -3,8 +3,9 @@
 Builds what the run needs (the development Pyodide bundle, python_modules/), writes `.dev.vars`
 with random local secrets the first time, starts the local RunPod-compatible endpoint unless
 RUNPOD_ENDPOINT names another one (on ${LOCAL_RUNPOD_PORT:-8788}), and serves on
-http://127.0.0.1:${PORT:-8787} with state in ${LOCAL_STATE_DIR:-.wrangler/dev}. Ctrl-C or SIGTERM
-stops every process it started.
+http://127.0.0.1:${PORT:-8787} with state in ${LOCAL_STATE_DIR:-.wrangler/dev}. Ctrl-C, SIGTERM or
+SIGHUP (a closed terminal) stops every process it started; should this process die without stopping
+them (kill -9, a crash), the reaper (reaper.py) ends them.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import sys
 import threading
 from pathlib import Path
 
+from dev_runtime import reaper
 from dev_runtime.dev_vars import ensure_dev_vars, required_secret_names, secret_names, worker_values
 from dev_runtime.prepare import prepare
+from dev_runtime.process_groups import end_group
 from dev_runtime.wrangler_dev import REPO, WranglerDev
 
 # wrangler.toml's RUNPOD_ENDPOINT: "the local stand-in", on LOCAL_RUNPOD_PORT when that is set.
@@ -28,8 +31,11 @@ def _start_local_runpod(port: int, api_key: str, state_dir: Path) -> subprocess.
     # Its jobs live beside the Worker's state, so a fresh LOCAL_STATE_DIR starts both afresh.
     env = {**os.environ, "GPU_PORT": str(port), "RUNPOD_API_KEY": api_key,
            "GPU_STATE_DIR": str(state_dir / "local-runpod")}
-    return subprocess.Popen([sys.executable, "-m", "gpu_worker.local_endpoint"], cwd=REPO, env=env,
+    # Its own session, as wrangler's: its group holds the ffmpeg it runs, and Ctrl-C reaches us alone.
+    proc = subprocess.Popen([sys.executable, "-m", "gpu_worker.local_endpoint"], cwd=REPO, env=env,
                             start_new_session=True)
+    reaper.watch(proc.pid)
+    return proc
 
 
 def main() -> int:
@@ -58,8 +64,10 @@ def main() -> int:
     def on_signal(signum: int, _frame: object) -> None:
         stopping.set()
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    # SIGHUP too: a closed terminal must stop the stack as Ctrl-C does (its default would end us
+    # at once, leaving the stopping to the reaper).
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, on_signal)
     try:
         print(f"starting workerd + Pyodide (state in {state_dir}) ...", flush=True)
         server.start()
@@ -70,9 +78,9 @@ def main() -> int:
                 break
     finally:
         server.stop()
-        if gpu is not None and gpu.poll() is None:
-            os.killpg(gpu.pid, signal.SIGTERM)
-            gpu.wait(10)
+        if gpu is not None:
+            end_group(gpu.pid, grace=10, reap=gpu.poll)  # the endpoint and any ffmpeg it runs
+            reaper.forget(gpu.pid)
     return 0
 
 

@@ -1,8 +1,9 @@
 """`wrangler dev` serving the Worker on the real runtime: workerd + Pyodide, offline.
 
 One `WranglerDev` is one `wrangler dev` process and the workerd it starts, run as their own
-process group so that a stop or a crash (SIGKILL) takes both, and nothing is left behind. Their
-output goes through `Redactor` to a log file and, for `scripts/dev`, to the terminal.
+process group so that a stop or a crash (SIGKILL) takes both, and nothing is left behind. The
+reaper (reaper.py) ends that group should the process that started it die first, by any means.
+Their output goes through `Redactor` to a log file and, for `scripts/dev`, to the terminal.
 
 What differs from a plain `wrangler dev` is only what running offline needs:
 - `MINIFLARE_WORKERD_PATH` names `dev_runtime/workerd`, which tells workerd where the development
@@ -26,8 +27,11 @@ from typing import IO
 
 import httpx
 
+from dev_runtime import reaper
 from dev_runtime.dev_vars import write_env_file
 from dev_runtime.node_tools import REPO, WRANGLER_ENV, WRANGLER_JS, find_node, workerd_binary
+from dev_runtime.process_groups import end_group
+from dev_runtime.process_groups import group_alive as group_alive  # re-exported: tests, benchmarks
 from dev_runtime.redact import Redactor
 
 WORKERD_WRAPPER = Path(__file__).resolve().parent / "workerd"
@@ -41,50 +45,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether a process of the group is still running (zombies waiting to be reaped do not count)."""
-    proc = Path("/proc")
-    if not proc.is_dir():  # not Linux: ask the kernel, zombies included
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        state, group = fields[0], int(fields[2])
-        if group == pgid and state != "Z":
-            return True
-    return False
-
-
-def end_group(pgid: int, sig: signal.Signals = signal.SIGTERM, grace: float = 10,
-              reap: Callable[[], object] | None = None) -> None:
-    """Send `sig` to a process group; SIGKILL it when a process of it is still there after `grace` s.
-    Returns once none is left; `reap` (the leader's `Popen.poll`) keeps the leader from lingering as
-    a zombie meanwhile."""
-    for signal_to_send, wait in ((sig, grace), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(pgid, signal_to_send)
-        except ProcessLookupError:
-            pass
-        deadline = time.monotonic() + wait
-        while True:
-            if reap is not None:
-                reap()
-            if not group_alive(pgid):
-                return
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(0.05)
-    raise RuntimeError(f"process group {pgid} survived SIGKILL")
 
 
 class WranglerDev:
@@ -144,6 +104,7 @@ class WranglerDev:
         self._proc = subprocess.Popen(self.command(), cwd=self.root, env=env, stdin=subprocess.DEVNULL,
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                       errors="replace", start_new_session=True)
+        reaper.watch(self._proc.pid)  # its pid is its group's id: the leader of a new session
         self._pump = threading.Thread(target=self._copy_output, args=(self._proc.stdout,), daemon=True)
         self._pump.start()
         self._wait_ready(timeout)
@@ -172,7 +133,7 @@ class WranglerDev:
         while time.monotonic() < deadline:
             if self._proc is None or self._proc.poll() is not None:
                 code = self._proc.returncode if self._proc else None
-                self._reap()
+                self._signal_group(signal.SIGTERM, 5)  # a workerd it started may still be running
                 raise RuntimeError(f"wrangler dev exited with {code}:\n{self.log_tail()}")
             try:
                 if httpx.get(self.base_url + "/health", timeout=30).status_code == 200:
@@ -199,7 +160,9 @@ class WranglerDev:
     def _signal_group(self, sig: signal.Signals, grace: float) -> None:
         if self._proc is None:
             return
-        end_group(self._proc.pid, sig, grace, self._proc.poll)  # the leader of its own session and group
+        pgid = self._proc.pid  # the leader of its own session and group
+        end_group(pgid, sig, grace, self._proc.poll)
+        reaper.forget(pgid)  # ended: the kernel may hand this pgid to another group now
         self._reap()
 
     def _reap(self) -> None:
