@@ -81,6 +81,7 @@ class Default(WorkerEntrypoint):
             who = auth_identity.resolve(request.headers.get, Settings.from_env(self.env), time.time(), tokens)
             if who.kind == auth_identity.ANONYMOUS:
                 raise auth_identity.AuthError(401, "unauthorized", "Missing credential: pass ?token=<user token>")
+            auth_identity.refuse_queue_token(who)  # 403: it acts for no user, and "*" below would be everyone
         except auth_identity.AuthError as exc:
             return _error(exc.status, exc.code, exc.message)
         except MissingSecret as exc:

@@ -77,6 +77,12 @@ class WorkersClient:
         answer = await self._call("POST", "/api/auth/token", json={"user_id": self.user_id, "ttl_s": ttl_s})
         return answer["token"]
 
+    async def mint_queue_token(self, ttl_s: int = 3600) -> str:
+        """A queue token (docs/api.md "Queue tokens"): good on the encode queue only, for no user, for
+        `ttl_s` seconds (60 to 43200). Hand it to an operator or a script instead of the server API key."""
+        answer = await self._call("POST", "/api/auth/queue-token", json={"ttl_s": ttl_s})
+        return answer["token"]
+
     def get_websocket_url(self, job_id: str, token: str | None = None) -> str:
         """The job's WebSocket URL; with a user token, one a browser can open (`?token=`)."""
         url = f"{self.ws_base_url}/api/jobs/{quote(job_id, safe='')}/ws"

@@ -1,5 +1,5 @@
 // /view-jobs/: the encode queue's rows by status, a page at a time, with counts, leases, delete, requeue.
-import { describe, h, say, whileVisible } from "/assets/common.js";
+import { h, say, whileVisible } from "/assets/common.js";
 import { queueFailure, queueRequest, setupQueueControls } from "/assets/queue.js";
 import { leaseText, rowCells } from "/assets/queue-rows.js";
 
@@ -111,14 +111,14 @@ async function remove(row) {
   if (!window.confirm(`Delete job ${row.id} (${row.file_name})?`)) return;
   const result = await queueRequest(`/api/jobs/${row.id}`, { method: "DELETE" });
   if (result.ok) say(notice, `Deleted job ${row.id}.`, "ok");
-  else say(errorBox, describe(result, `Job ${row.id} was not deleted`));
+  else say(errorBox, queueFailure(result, `Job ${row.id} was not deleted`));
   refresher.now();
 }
 
 async function requeue(row) {
   const result = await queueRequest(`/api/jobs/${row.id}/requeue`, { method: "POST" });
   if (result.ok) say(notice, `Job ${row.id} is pending again (attempts reset).`, "ok");
-  else say(errorBox, describe(result, `Job ${row.id} was not requeued`));
+  else say(errorBox, queueFailure(result, `Job ${row.id} was not requeued`));
   refresher.now();
 }
 

@@ -31,7 +31,9 @@ class ErrorBody(BaseModel):
 
 JSON_BODY_400 = (f"`invalid_json` (not UTF-8 JSON, or NaN/Infinity), `json_too_deep` (arrays/objects nested deeper "
                  f"than {bounds.MAX_JSON_DEPTH}), `number_out_of_range` (a number outside ±{bounds.MAX_INT})")
-_USER_400 = "`invalid_user_id` (X-User-Id is not 1-64 of A-Z a-z 0-9 _ -), `missing_user_id` (a server key without X-User-Id)"
+INVALID_USER_ID = "`invalid_user_id` (X-User-Id is not 1-64 of A-Z a-z 0-9 _ -)"
+_USER_400 = f"{INVALID_USER_ID}, `missing_user_id` (a server key without X-User-Id)"
+_USER_403 = "`queue_token_not_allowed`: a queue token, which only the encode queue (/api/jobs) accepts"
 
 DESCRIPTIONS = {
     400: "Bad request",
@@ -51,9 +53,10 @@ def errors(*statuses: int, notes: dict[int, str] | None = None, json_body: bool 
            user_scoped: bool = False) -> dict[int | str, dict[str, Any]]:
     """The `responses=` of a route: each error status with the error schema and what it means there.
 
-    `json_body` adds the JSON-body answers (400 codes, 413, 415); `user_scoped` the X-User-Id 400s.
+    `json_body` adds the JSON-body answers (400 codes, 413, 415); `user_scoped` the X-User-Id 400s
+    and the 403 of a queue token (a user route: it needs a user).
     """
-    wanted = set(statuses) | ({400, 413, 415} if json_body else set()) | ({400} if user_scoped else set())
+    wanted = set(statuses) | ({400, 413, 415} if json_body else set()) | ({400, 403} if user_scoped else set())
     notes = notes or {}
     out: dict[int | str, dict[str, Any]] = {}
     for status in sorted(wanted):
@@ -61,6 +64,8 @@ def errors(*statuses: int, notes: dict[int, str] | None = None, json_body: bool 
         if status == 400:
             parts += [JSON_BODY_400] if json_body else []
             parts += [_USER_400] if user_scoped else []
+        if status == 403 and user_scoped:
+            parts.append(_USER_403)
         if status in notes:
             parts.append(notes[status])
         out[status] = {"model": ErrorBody, "description": "; ".join(parts)}

@@ -1,7 +1,8 @@
 """FastAPI dependencies that put `auth.identity` in front of routes.
 
 Every route that touches user data depends on `current_user`; server-only routes depend on
-`server_identity`. The `Authorization`/`X-API-Key` schemes are declared so /docs can send them.
+`server_identity`; the encode queue's routes on `queue_identity` (a server key or a queue token).
+The `Authorization`/`X-API-Key` schemes are declared so /docs can send them.
 The dependencies are coroutines although none awaits: FastAPI runs a plain function through
 `run_in_threadpool` (inline in Pyodide, but with its wrappers' cost on every request).
 """
@@ -23,7 +24,7 @@ from settings import Settings
 
 # Declared for OpenAPI only (auto_error=False): resolution itself reads the headers directly.
 _api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="Server API key")
-_bearer_scheme = HTTPBearer(auto_error=False, description="User token (JWT) or server API key")
+_bearer_scheme = HTTPBearer(auto_error=False, description="User token (JWT), queue token (JWT) or server API key")
 
 
 def _as_api_error(exc: AuthError) -> ApiError:
@@ -62,5 +63,12 @@ async def current_user(identity: Identity = Depends(current_identity)) -> str:
 async def server_identity(identity: Identity = Depends(current_identity)) -> Identity:
     try:
         return auth_identity.require_server(identity)
+    except AuthError as exc:
+        raise _as_api_error(exc) from None
+
+
+async def queue_identity(identity: Identity = Depends(current_identity)) -> Identity:
+    try:
+        return auth_identity.require_queue_access(identity)
     except AuthError as exc:
         raise _as_api_error(exc) from None

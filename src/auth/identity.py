@@ -4,6 +4,10 @@
   `X-User-Id`, or as the server itself where a route allows that;
 - a user token (`Authorization: Bearer <jwt>`, or `?token=` on WebSocket upgrades) acts only for
   its `sub`; an `X-User-Id` naming someone else is a 403;
+- a queue token (`Authorization: Bearer <jwt>` with `scope: "queue"`, auth.queue_tokens) acts for
+  no user, on the encode queue only: every other route, and the WebSocket upgrade, answer it 403
+  `queue_token_not_allowed` (`server_key_required` where only a key will do). An `X-User-Id` beside
+  it is ignored, as it is beside a server key on the queue's routes (a malformed one is still a 400);
 - no credential is anonymous, which user routes answer with 401.
 
 A request carries at most one credential (`X-API-Key`, `Authorization`, or `?token=` where it is
@@ -16,11 +20,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from auth import api_keys, tokens
+from auth import api_keys, queue_tokens, tokens
 from bounds import is_user_id
 from settings import Settings
 
-SERVER, USER, ANONYMOUS = "server", "user", "anonymous"
+SERVER, USER, QUEUE, ANONYMOUS = "server", "user", "queue", "anonymous"
 
 
 class AuthError(Exception):
@@ -31,8 +35,8 @@ class AuthError(Exception):
 
 @dataclass(frozen=True)
 class Identity:
-    kind: str  # SERVER, USER or ANONYMOUS
-    user_id: str | None  # whom the caller acts for; None for anonymous or a server key without X-User-Id
+    kind: str  # SERVER, USER, QUEUE or ANONYMOUS
+    user_id: str | None  # whom the caller acts for; None for anonymous, a queue token, or a key without X-User-Id
 
     @property
     def is_server(self) -> bool:
@@ -44,6 +48,15 @@ def _bearer(authorization: str) -> str:
     if scheme.lower() != "bearer" or not value.strip():
         raise AuthError(401, "unauthorized", "Authorization header must be 'Bearer <credential>'")
     return value.strip()
+
+
+def _queue_identity(secret: str, credential: str, now: float) -> Identity:
+    """A token with a `scope` claim: valid only as a queue token, signed with the queue tokens' key."""
+    try:
+        queue_tokens.verify(secret, credential, now)
+    except queue_tokens.InvalidToken as exc:
+        raise AuthError(401, "unauthorized", f"Invalid credential: {exc}") from None
+    return Identity(QUEUE, None)  # X-User-Id, if any, is ignored: a queue token acts for no one
 
 
 def resolve(header: Callable[[str], str | None], settings: Settings, now: float,
@@ -73,8 +86,11 @@ def resolve(header: Callable[[str], str | None], settings: Settings, now: float,
             return Identity(SERVER, claimed)
     else:
         credential = query_tokens[0]
+    secret = settings.secret("USER_TOKEN_SECRET")
     try:
-        sub = tokens.verify(settings.secret("USER_TOKEN_SECRET"), credential, now)
+        sub = tokens.verify(secret, credential, now)
+    except tokens.ScopedToken:
+        return _queue_identity(secret, credential, now)
     except tokens.InvalidToken as exc:
         raise AuthError(401, "unauthorized", f"Invalid credential: {exc}") from None
     if claimed is not None and claimed != sub:
@@ -82,10 +98,19 @@ def resolve(header: Callable[[str], str | None], settings: Settings, now: float,
     return Identity(USER, sub)
 
 
+def refuse_queue_token(identity: Identity) -> Identity:
+    """Every route but the encode queue's (and the WebSocket upgrade) refuses a queue token."""
+    if identity.kind == QUEUE:
+        raise AuthError(403, "queue_token_not_allowed",
+                        "A queue token is accepted on the encode queue (/api/jobs) only")
+    return identity
+
+
 def require_user(identity: Identity) -> str:
     """The user id a user-scoped route acts for; raises AuthError when there is none."""
     if identity.kind == ANONYMOUS:
         raise AuthError(401, "unauthorized", "Missing credential: send an API key or a user token")
+    refuse_queue_token(identity)
     if identity.user_id is None:
         raise AuthError(400, "missing_user_id", "A server API key must name the user in X-User-Id")
     return identity.user_id
@@ -95,5 +120,16 @@ def require_server(identity: Identity) -> Identity:
     if identity.kind == ANONYMOUS:
         raise AuthError(401, "unauthorized", "Missing credential: this route needs a server API key")
     if identity.kind != SERVER:
-        raise AuthError(403, "server_key_required", "This route needs a server API key, not a user token")
+        raise AuthError(403, "server_key_required",
+                        "This route needs a server API key, not a user token or a queue token")
+    return identity
+
+
+def require_queue_access(identity: Identity) -> Identity:
+    """The encode queue's routes: a server API key or a queue token."""
+    if identity.kind == ANONYMOUS:
+        raise AuthError(401, "unauthorized", "Missing credential: send a server API key or a queue token")
+    if identity.kind not in (SERVER, QUEUE):
+        raise AuthError(403, "server_key_required",
+                        "The encode queue needs a server API key or a queue token, not a user token")
     return identity

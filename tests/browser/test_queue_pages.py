@@ -3,13 +3,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import re
 
+import jwt
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.support import screenshot
-from tests.conftest import SERVER_KEY, server_headers
+from tests.conftest import SECRETS, SERVER_KEY, server_headers
+
+# The queue tokens' signing key (docs/api.md "Queue tokens"), to read the token the page keeps.
+QUEUE_KEY = hmac.new(SECRETS["USER_TOKEN_SECRET"].encode(), b"reel-ballers queue token v1", hashlib.sha256).hexdigest()
 
 
 @pytest.fixture
@@ -30,11 +37,13 @@ def rows_of(client, queue: str, status: str = "all") -> list[dict]:
 
 
 def open_with_key(page, path: str, queue: str, key: str = SERVER_KEY) -> None:
+    """Open a queue page and type the key, which the page trades for a queue token at once."""
     page.goto(f"{path}?queue={queue}")
     expect(page.locator("#queue-input")).to_have_value(queue)
     page.locator("#key-input").fill(key)
-    page.get_by_role("button", name="Save key").click()
+    page.get_by_role("button", name="Use key").click()
     expect(page.locator("#key-saved")).to_be_visible()
+    expect(page.locator("#key-input")).to_have_value("")
 
 
 def row(page, job_id: int):
@@ -43,7 +52,6 @@ def row(page, job_id: int):
 
 def test_add_one_and_many_then_see_them_in_the_queue(page, client, queue):
     open_with_key(page, "/add-jobs/", queue)
-    assert page.evaluate("localStorage.getItem('reel.queue.apiKey')") == SERVER_KEY
 
     page.locator("#file-name").fill("single.mp4")
     page.locator("#crf").fill("23")
@@ -74,7 +82,7 @@ def test_add_one_and_many_then_see_them_in_the_queue(page, client, queue):
     assert stored["d,e.mp4"]["crf"] == "18"
     screenshot(page, "add-jobs")
 
-    # The queue page of the same queue, with the key the browser kept.
+    # The queue page of the same queue, with the token this tab kept.
     page.get_by_role("link", name="Encode queue").click()
     expect(page).to_have_url(re.compile(rf"/view-jobs/\?queue={queue}$"))
     expect(page.locator("#key-saved")).to_be_visible()
@@ -212,21 +220,24 @@ def test_auto_refresh_follows_the_queue_pauses_when_hidden_and_turns_off(page, c
 
 def test_add_jobs_shows_the_apis_errors(page, client, queue):
     page.goto(f"/add-jobs/?queue={queue}")
-    # No key at all, then a wrong one: the API's 401, said plainly.
+    # No token at all: the API's 401, said plainly.
     page.locator("#file-name").fill("x.mp4")
     page.get_by_role("button", name="Add job", exact=True).click()
     expect(page.locator("#error")).to_contain_text("HTTP 401, unauthorized")
-    expect(page.locator("#error")).to_contain_text("Set the server API key above.")
+    expect(page.locator("#error")).to_contain_text("Type the server API key above.")
+    # A wrong key is refused when the page trades it for a token: said beside the key, nothing kept.
     page.locator("#key-input").fill("not-a-key")
-    page.get_by_role("button", name="Save key").click()
-    page.get_by_role("button", name="Add job", exact=True).click()
-    expect(page.locator("#error")).to_contain_text("HTTP 401, unauthorized")
-    expect(page.locator("#error")).to_contain_text("Check the server API key above")
+    page.get_by_role("button", name="Use key").click()
+    expect(page.locator("#key-message")).to_contain_text("The key was not accepted")
+    expect(page.locator("#key-message")).to_contain_text("HTTP 401, unauthorized")
+    expect(page.locator("#key-form")).to_be_visible()
+    assert page.evaluate("sessionStorage.length") == 0
     screenshot(page, "add-jobs-401")
 
-    page.get_by_role("button", name="Change key").click()
     page.locator("#key-input").fill(SERVER_KEY)
-    page.get_by_role("button", name="Save key").click()
+    page.get_by_role("button", name="Use key").click()
+    expect(page.locator("#key-saved")).to_be_visible()
+    expect(page.locator("#key-message")).to_be_hidden()
     # Over 1000 jobs in one request: 413 too_many_jobs.
     page.locator("#bulk-text").fill("\n".join(f"f{i}.mp4" for i in range(1001)))
     expect(page.locator("#bulk-count")).to_have_text("1001 jobs")
@@ -240,6 +251,74 @@ def test_add_jobs_shows_the_apis_errors(page, client, queue):
     screenshot(page, "add-jobs-422")
     assert rows_of(client, queue) == []  # all or nothing: nothing was added by any of these
 
-    page.get_by_role("button", name="Forget key").click()
+    page.get_by_role("button", name="Forget token").click()
     expect(page.locator("#key-form")).to_be_visible()
-    assert page.evaluate("localStorage.getItem('reel.queue.apiKey')") is None
+    assert page.evaluate("sessionStorage.length") == 0
+
+
+def storage_dump(page) -> dict:
+    """Everything this origin keeps in the browser that a script can read."""
+    return page.evaluate("""() => ({
+        local: Object.fromEntries(Object.entries(localStorage)),
+        session: Object.fromEntries(Object.entries(sessionStorage)),
+        cookie: document.cookie })""")
+
+
+def test_the_key_is_never_stored_only_a_queue_token_for_this_tab(page, client, queue):
+    sent = []  # (method, url, headers) of every request, the key and the token in them included
+    page.on("request", lambda r: sent.append((r.method, r.url, r.headers)))
+    # An older page kept the key in localStorage: the first queue page opened removes it.
+    page.goto(f"/add-jobs/?queue={queue}")
+    page.evaluate("k => localStorage.setItem('reel.queue.apiKey', k)", SERVER_KEY)
+    page.reload()
+    expect(page.locator("#key-form")).to_be_visible()
+    assert storage_dump(page) == {"local": {}, "session": {}, "cookie": ""}
+
+    open_with_key(page, "/add-jobs/", queue)
+    page.locator("#file-name").fill("kept.mp4")
+    page.get_by_role("button", name="Add job", exact=True).click()
+    expect(page.locator("#created tr")).to_have_count(1)
+    page.get_by_role("link", name="Encode queue").click()
+    expect(page.locator("#rows tr")).to_have_count(1)
+    expect(page.locator("#key-saved")).to_contain_text("Queue token for this tab")
+
+    stored = storage_dump(page)
+    assert SERVER_KEY not in repr(stored) and SERVER_KEY not in page.url
+    assert stored["local"] == {} and stored["cookie"] == "" and page.context.cookies() == []
+    assert list(stored["session"]) == ["reel.queue.token"]
+    token = json.loads(stored["session"]["reel.queue.token"])["token"]
+    assert jwt.decode(token, QUEUE_KEY, algorithms=["HS256"])["scope"] == "queue"
+    # The key went out once, to be exchanged; every queue call carried the token instead.
+    with_key = [(m, u) for m, u, h in sent if h.get("x-api-key") == SERVER_KEY]
+    assert with_key == [("POST", f"{client.base_url}/api/auth/queue-token")]
+    queue_calls = [h for m, u, h in sent if "/api/jobs" in u]
+    assert queue_calls and all(h.get("authorization") == f"Bearer {token}" for h in queue_calls)
+
+    # A token the API refuses (here: expired, though this tab thinks otherwise) sends the operator
+    # back to the key prompt, with the reason.
+    expired = jwt.encode({"scope": "queue", "iat": 1, "exp": 2}, QUEUE_KEY, algorithm="HS256")
+    page.evaluate("t => sessionStorage.setItem('reel.queue.token', JSON.stringify({token: t, expiresAt: Date.now() + 3600e3}))",
+                  expired)
+    page.get_by_role("button", name="Refresh now").click()
+    expect(page.locator("#key-form")).to_be_visible()
+    expect(page.locator("#key-message")).to_contain_text("type the server API key again")
+    expect(page.locator("#key-saved")).to_be_hidden()
+    assert storage_dump(page)["session"] == {}
+
+    # "Forget token" clears it.
+    open_with_key(page, "/view-jobs/", queue)
+    page.get_by_role("button", name="Forget token").click()
+    expect(page.locator("#key-form")).to_be_visible()
+    assert storage_dump(page) == {"local": {}, "session": {}, "cookie": ""}
+
+
+def test_an_expired_token_asks_for_the_key_again(page, queue):
+    # The page's clock is Playwright's: eight hours pass at once, without waiting for them.
+    page.clock.install()
+    open_with_key(page, "/add-jobs/", queue)
+    page.clock.fast_forward("07:59:00")
+    expect(page.locator("#key-saved")).to_be_visible()
+    page.clock.fast_forward("00:01:05")
+    expect(page.locator("#key-form")).to_be_visible()
+    expect(page.locator("#key-message")).to_contain_text("The queue token expired")
+    assert page.evaluate("sessionStorage.length") == 0

@@ -20,7 +20,7 @@ from reel_ballers_client import (
     start_export,
 )
 from reel_ballers_client.errors import raise_for_answer
-from reel_ballers_client.workers import event_from_status
+from reel_ballers_client.workers import WorkersClient, event_from_status
 
 SECRET = "a-test-secret-of-enough-length-0123456789"
 
@@ -60,6 +60,18 @@ def test_status_answers_map_to_the_websocket_shapes():
         "type": "complete", "job_id": "j", "output_key": "k", "output_url": "u"}
     assert event_from_status({**base, "status": "error", "error": "e"}) == {"type": "error", "job_id": "j", "error": "e"}
     assert event_from_status({**base, "status": "cancelled"}) == {"type": "cancelled", "job_id": "j"}
+
+
+async def test_a_queue_token_is_minted_with_the_key():
+    seen = []
+
+    def worker(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.url.path, request.headers.get("x-api-key"), request.content))
+        return httpx.Response(200, json={"token": "q.t.k", "token_type": "Bearer", "expires_at": "2030-01-01T00:00:00Z"})
+
+    async with WorkersClient("https://w", "key", "alice", transport=httpx.MockTransport(worker)) as client:
+        assert await client.mint_queue_token(ttl_s=600) == "q.t.k"
+    assert seen == [("POST", "/api/auth/queue-token", "key", b'{"ttl_s":600}')]
 
 
 def test_the_switch_reads_the_environment():

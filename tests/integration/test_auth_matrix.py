@@ -1,7 +1,9 @@
 """Every route against every kind of credential (API.md, "Identity and auth").
 
 ROUTES is the one table to extend when a route is added: its kind says which credentials it
-takes, and `ok` is what it answers a valid caller with the request given here.
+takes, and `ok` is what it answers a valid caller with the request given here. The encode queue's
+routes (QUEUE) take a server key or a queue token (API.md "Queue tokens"); no other route takes a
+queue token.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import json
 import time
 
 import httpx
+import jwt
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from tests.conftest import SECRETS, SERVER_KEY, user_token
 
-USER, SERVER, CALLBACK, PUBLIC = "user", "server", "callback", "public"
+USER, SERVER, QUEUE, CALLBACK, PUBLIC = "user", "server", "queue", "callback", "public"
 OVERLAY = {"project_id": 1, "input_key": "working_videos/none.mp4",
            "params": {"highlight_regions": [], "effect_type": "blur"}}
 
@@ -28,6 +31,7 @@ ROUTES = [
     ("GET", "/health", None, PUBLIC, 200),
     ("GET", "/openapi.json", None, PUBLIC, 200),
     ("POST", "/api/auth/token", {"user_id": "alice", "ttl_s": 600}, SERVER, 200),
+    ("POST", "/api/auth/queue-token", {"ttl_s": 600}, SERVER, 200),
     ("POST", "/api/export/overlay/start", OVERLAY, USER, 400),  # input object absent: input_not_found
     ("GET", "/api/export/status/nosuchjob", None, USER, 404),
     ("GET", "/api/export/overlay/status/nosuchjob", None, USER, 404),
@@ -39,17 +43,17 @@ ROUTES = [
     ("POST", "/api/runpod/callback/nosuchjob", {"status": "progress", "progress": 1}, CALLBACK, 401),
     ("POST", "/api/jobs/nosuchjob/do", {"status": "progress", "progress": 1}, CALLBACK, 401),
     # The encode queue: rows go to one queue, the rest ask another that stays empty.
-    ("POST", "/api/jobs?queue=auth-matrix", {"file_name": "a.mp4"}, SERVER, 201),
-    ("GET", "/api/jobs/claim?queue=auth-matrix-empty", None, SERVER, 404),
-    ("POST", "/api/jobs/claim?queue=auth-matrix-empty", None, SERVER, 404),
-    ("GET", "/api/jobs?queue=auth-matrix-empty", None, SERVER, 200),
-    ("GET", "/api/jobs/stats?queue=auth-matrix-empty", None, SERVER, 200),
-    ("GET", "/api/jobs/1?queue=auth-matrix-empty", None, SERVER, 404),
-    ("POST", "/api/jobs/1/heartbeat?queue=auth-matrix-empty", None, SERVER, 404),
-    ("POST", "/api/jobs/1/finish?queue=auth-matrix-empty", None, SERVER, 404),
-    ("POST", "/api/jobs/1/fail?queue=auth-matrix-empty", {"error": "x"}, SERVER, 404),
-    ("POST", "/api/jobs/1/requeue?queue=auth-matrix-empty", None, SERVER, 404),
-    ("DELETE", "/api/jobs/1?queue=auth-matrix-empty", None, SERVER, 404),
+    ("POST", "/api/jobs?queue=auth-matrix", {"file_name": "a.mp4"}, QUEUE, 201),
+    ("GET", "/api/jobs/claim?queue=auth-matrix-empty", None, QUEUE, 404),
+    ("POST", "/api/jobs/claim?queue=auth-matrix-empty", None, QUEUE, 404),
+    ("GET", "/api/jobs?queue=auth-matrix-empty", None, QUEUE, 200),
+    ("GET", "/api/jobs/stats?queue=auth-matrix-empty", None, QUEUE, 200),
+    ("GET", "/api/jobs/1?queue=auth-matrix-empty", None, QUEUE, 404),
+    ("POST", "/api/jobs/1/heartbeat?queue=auth-matrix-empty", None, QUEUE, 404),
+    ("POST", "/api/jobs/1/finish?queue=auth-matrix-empty", None, QUEUE, 404),
+    ("POST", "/api/jobs/1/fail?queue=auth-matrix-empty", {"error": "x"}, QUEUE, 404),
+    ("POST", "/api/jobs/1/requeue?queue=auth-matrix-empty", None, QUEUE, 404),
+    ("DELETE", "/api/jobs/1?queue=auth-matrix-empty", None, QUEUE, 404),
 ]
 
 
@@ -61,6 +65,16 @@ def _signed_token(claims: str) -> str:
     signing_input = b64(b'{"alg":"HS256","typ":"JWT"}') + "." + b64(claims.encode())
     sig = hmac.new(SECRETS["USER_TOKEN_SECRET"].encode(), signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{b64(sig)}"
+
+
+# The queue tokens' key, written out here rather than imported: the contract is HMAC-SHA256 of the
+# user-token secret over this label, and a change to it must show up as a failing test.
+QUEUE_KEY = hmac.new(SECRETS["USER_TOKEN_SECRET"].encode(), b"reel-ballers queue token v1", hashlib.sha256).hexdigest()
+
+
+def queue_token(ttl_s: int = 3600, secret: str = QUEUE_KEY, **claims) -> str:
+    now = int(time.time())
+    return jwt.encode({"scope": "queue", "iat": now, "exp": now + ttl_s, **claims}, secret, algorithm="HS256")
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -105,11 +119,23 @@ CREDENTIALS = {
     "valid_key": {"X-API-Key": SERVER_KEY, "X-User-Id": "alice"},
     "valid_key_as_bearer": {"Authorization": f"Bearer {SERVER_KEY}", "X-User-Id": "alice"},
     "valid_token": {"Authorization": f"Bearer {user_token('alice')}"},
+    # Queue tokens: good on the encode queue only. An X-User-Id beside one is ignored.
+    "queue_token": _bearer(queue_token()),
+    "queue_token_and_user_id": {**_bearer(queue_token()), "X-User-Id": "alice"},
+    "expired_queue_token": _bearer(queue_token(ttl_s=-3600)),
+    "queue_token_for_a_day": _bearer(queue_token(ttl_s=24 * 3600)),
+    # A scope claim forged into a token signed with USER_TOKEN_SECRET itself: neither kind of token.
+    "queue_token_plain_secret": _bearer(queue_token(secret=SECRETS["USER_TOKEN_SECRET"])),
+    "user_token_with_scope": _bearer(user_token("alice", scope="queue")),
+    "queue_token_with_sub": _bearer(queue_token(sub="alice")),
+    "valid_key_and_queue_token": {"X-API-Key": SERVER_KEY, **_bearer(queue_token())},
 }
+QUEUE_TOKENS = {"queue_token", "queue_token_and_user_id"}
 BAD = {"malformed_authorization", "empty_bearer", "wrong_key", "wrong_bearer_key", "expired_token",
        "token_other_secret", "alg_none_token", "token_sub_newline", "token_exp_1e300", "token_exp_infinity",
        "token_exp_nan", "token_nbf_nan", "token_for_a_year", "valid_key_and_empty_bearer", "valid_key_and_junk_bearer",
-       "valid_key_and_valid_token"}
+       "valid_key_and_valid_token", "expired_queue_token", "queue_token_for_a_day", "queue_token_plain_secret",
+       "user_token_with_scope", "queue_token_with_sub", "valid_key_and_queue_token"}
 
 
 def expected(kind: str, ok: int, credential: str) -> int:
@@ -119,9 +145,15 @@ def expected(kind: str, ok: int, credential: str) -> int:
         return 401  # only the signature counts; API keys and tokens do not replace it
     if credential == "none" or credential in BAD:
         return 401
-    if kind == SERVER and credential == "valid_token":
+    if credential in QUEUE_TOKENS:
+        return ok if kind == QUEUE else 403
+    if kind in (SERVER, QUEUE) and credential == "valid_token":
         return 403
     return ok
+
+
+# The code of each 403, by route kind: what a client reads to know which credential it needs.
+FORBIDDEN_CODE = {USER: "queue_token_not_allowed", SERVER: "server_key_required", QUEUE: "server_key_required"}
 
 
 @pytest.mark.parametrize("credential", list(CREDENTIALS))
@@ -133,8 +165,10 @@ def test_route_credentials(client: httpx.Client, method, path, body, kind, ok, c
         err = r.json()
         assert set(err) >= {"error", "code"} and isinstance(err["error"], str)
         assert "Traceback" not in r.text
-        for secret_value in (SERVER_KEY, "test-user-token-secret"):
+        for secret_value in (SERVER_KEY, "test-user-token-secret", QUEUE_KEY):
             assert secret_value not in r.text
+    if r.status_code == 403:
+        assert r.json()["code"] == FORBIDDEN_CODE[kind], r.text
 
 
 USER_ROUTES = [r for r in ROUTES if r[3] == USER]
@@ -169,6 +203,56 @@ def test_minted_token_works_and_is_bounded(client: httpx.Client):
         assert r.json()["code"] == "validation_error" and r.json()["details"]
 
 
+def test_minted_queue_token_works_on_the_queue_only(client: httpx.Client):
+    r = client.post("/api/auth/queue-token", json={"ttl_s": 600}, headers={"X-API-Key": SERVER_KEY})
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert set(answer) == {"token", "token_type", "expires_at"} and answer["token_type"] == "Bearer"
+    claims = jwt.decode(answer["token"], QUEUE_KEY, algorithms=["HS256"])
+    assert set(claims) == {"scope", "iat", "exp"} and claims["scope"] == "queue"
+    assert claims["exp"] - claims["iat"] == 600 and abs(claims["iat"] - time.time()) < 60
+    assert answer["expires_at"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(claims["exp"]))
+    token = _bearer(answer["token"])
+    assert client.get("/api/jobs/stats", params={"queue": "auth-matrix-empty"}, headers=token).status_code == 200
+    r = client.get("/api/export/jobs", headers=token)
+    assert (r.status_code, r.json()["code"]) == (403, "queue_token_not_allowed")
+    # A queue token mints nothing, not even another queue token (a leaked one cannot outlive its TTL).
+    for path, body in (("/api/auth/queue-token", {}), ("/api/auth/token", {"user_id": "alice"})):
+        r = client.post(path, json=body, headers=token)
+        assert (r.status_code, r.json()["code"]) == (403, "server_key_required"), path
+
+
+def test_queue_token_lifetime_is_bounded(client: httpx.Client):
+    key = {"X-API-Key": SERVER_KEY}
+    # No body (with a JSON Content-Type) or {}: one hour.
+    for r in (client.post("/api/auth/queue-token", headers={**key, "Content-Type": "application/json"}),
+              client.post("/api/auth/queue-token", json={}, headers=key)):
+        assert r.status_code == 200, r.text
+        claims = jwt.decode(r.json()["token"], QUEUE_KEY, algorithms=["HS256"])
+        assert claims["exp"] - claims["iat"] == 3600
+    for ttl_s in (60, 43200):
+        assert client.post("/api/auth/queue-token", json={"ttl_s": ttl_s}, headers=key).status_code == 200
+    for bad in ({"ttl_s": 59}, {"ttl_s": 43201}, {"ttl_s": "600"}, {"ttl_s": 600.5}, {"ttl_s": 600, "scope": "x"},
+                {"user_id": "alice"}, [600]):
+        r = client.post("/api/auth/queue-token", json=bad, headers=key)
+        assert r.status_code == 422, (bad, r.text)
+        assert r.json()["code"] == "validation_error"
+    r = client.post("/api/auth/queue-token", headers=key)  # no body and no JSON Content-Type
+    assert (r.status_code, r.json()["code"]) == (415, "unsupported_media_type")
+
+
+def test_openapi_lists_the_queue_token_statuses(client: httpx.Client):
+    paths = client.get("/openapi.json").json()["paths"]
+    mint = paths["/api/auth/queue-token"]["post"]["responses"]
+    assert {"200", "400", "401", "403", "413", "415", "422", "500"} <= set(mint)
+    assert "server_key_required" in mint["403"]["description"]
+    assert "queue_token_not_allowed" in paths["/api/export/jobs"]["get"]["responses"]["403"]["description"]
+    assert "queue_token_not_allowed" not in paths["/api/auth/token"]["post"]["responses"]["403"]["description"]
+    for path in ("/api/jobs/stats", "/api/jobs/{job_id}"):
+        for operation in paths[path].values():
+            assert {"400", "401", "403"} <= set(operation["responses"]), path
+
+
 def _ws_status(worker, path: str, headers: dict | None = None) -> int:
     try:
         with connect(worker.ws_url + path, additional_headers=headers or {}, open_timeout=10):
@@ -187,6 +271,12 @@ def test_websocket_upgrade_needs_a_valid_credential(worker):
     assert _ws_status(worker, path + f"?token={user_token('alice')}&token={user_token('alice')}") == 401
     assert _ws_status(worker, path + f"?token={user_token('alice')}", {"X-API-Key": SERVER_KEY}) == 401
     assert _ws_status(worker, path + f"?token={SERVER_KEY}") == 401  # a key never travels in a URL
+    # A queue token acts for no user: refused before the object is asked, in the URL or in a header.
+    assert _ws_status(worker, path + f"?token={queue_token()}") == 403
+    assert _ws_status(worker, path, _bearer(queue_token())) == 403
+    assert _ws_status(worker, path, {**_bearer(queue_token()), "X-User-Id": "alice"}) == 403
+    assert _ws_status(worker, path + f"?token={queue_token(ttl_s=-3600)}") == 401
+    assert _ws_status(worker, path + f"?token={queue_token(secret=SECRETS['USER_TOKEN_SECRET'])}") == 401
     # Valid credentials reach the (empty) object, which does not know the job.
     assert _ws_status(worker, path + f"?token={user_token('alice')}") == 404
     assert _ws_status(worker, path, {"X-API-Key": SERVER_KEY}) == 404

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auth import api_keys, callback_sig, tokens
+from auth import api_keys, callback_sig, hs256, tokens
 from auth.identity import ANONYMOUS, SERVER, USER, AuthError, require_server, require_user, resolve
 from settings import MissingSecret, Settings
 
@@ -221,7 +221,7 @@ def test_remembered_tokens_answer_exactly_as_a_full_check_at_every_moment(t0, ia
     for offset, with_other_secret in checks:
         secret, now = (other if with_other_secret else SECRET), t0 + offset
         remembered = _outcome(secret, token, now)
-        tokens._VERIFIED.clear()  # the same question to a fresh isolate
+        hs256._VERIFIED.clear()  # the same question to a fresh isolate
         assert remembered == _outcome(secret, token, now)
 
 

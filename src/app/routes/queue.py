@@ -1,6 +1,7 @@
 """The encode queue (API.md "Encode queue"): enqueue, claim, heartbeat, finish, fail, requeue, list.
 
-Every route needs a server API key. Each queue is one `EncodeQueue` object, named by `?queue=`;
+Every route needs a server API key or a queue token (the operator pages' credential, API.md
+"Queue tokens"); a user token is refused. Each queue is one `EncodeQueue` object, named by `?queue=`;
 the routes validate, call the object once and turn its refusals into HTTP errors.
 """
 
@@ -15,16 +16,16 @@ from app.deps import get_env
 from app.errors import ApiError
 from app.jobs_access import plain
 from app.json_route import BoundedJsonRoute
-from app.responses import errors
+from app.responses import INVALID_USER_ID, errors
 from app.schemas import QueueJob, QueueJobDeleted, QueueStats
-from app.security import server_identity
+from app.security import queue_identity
 from bounds import DECIMAL_PATTERN, MAX_INT, anchored, read_decimal
 from encode_queue import policy
 from encode_queue.requests import EnqueueBody, EnqueueItem, FailBody
 from encode_queue.rows import STATUSES
 
 router = APIRouter(prefix="/api/jobs", tags=["encode queue"], route_class=BoundedJsonRoute,
-                   dependencies=[Depends(server_identity)])
+                   dependencies=[Depends(queue_identity)])
 
 QueueName = Annotated[str, Query(alias="queue", pattern=anchored(policy.QUEUE_NAME_PATTERN),
                                  description="Which queue (one object each)")]
@@ -42,9 +43,15 @@ _REFUSALS = {
     "lease_lost": (409, "The lease is no longer current: it expired or the job was claimed again"),
     "not_dead": (409, "Only a dead job can be requeued"),
 }
-_AUTH = (401, 403)
 _NOTES_HELD = {404: "`not_found`, `not_started` (the job is pending)",
                409: "`lease_lost` (the given lease_id is not the current claim's), `not_in_progress`"}
+
+
+def _errors(*statuses: int, notes: dict[int, str] | None = None, json_body: bool = False) -> dict:
+    """`errors(...)` with what the credential checks answer on every queue route."""
+    auth_notes = {400: f"{INVALID_USER_ID}; a well-formed X-User-Id is ignored here",
+                  403: "`server_key_required`: a user token (send a server API key or a queue token)"}
+    return errors(400, 401, 403, *statuses, json_body=json_body, notes={**auth_notes, **(notes or {})})
 
 
 def _queue(request: Request, name: str) -> Any:
@@ -67,7 +74,7 @@ def _job(answer: Any) -> dict:
 
 
 @router.post("", status_code=201, summary="Enqueue one job or up to 1000",
-             response_model=list[QueueJob], responses=errors(*_AUTH, 422, 500, json_body=True, notes={
+             response_model=list[QueueJob], responses=_errors(422, 500, json_body=True, notes={
                  413: f"`too_many_jobs`: more than {policy.MAX_BATCH} rows in one request"}))
 async def enqueue(request: Request, body: EnqueueBody, queue: QueueName = policy.DEFAULT_QUEUE) -> JSONResponse:
     items: list[EnqueueItem] = body if isinstance(body, list) else [body]
@@ -85,7 +92,7 @@ async def _claim(request: Request, queue: str, lease_s: int) -> dict:
 
 
 _CLAIM = {"summary": "Claim the oldest available job, with a lease", "response_model": QueueJob,
-          "responses": errors(*_AUTH, 404, 422, 500, notes={404: "`no_jobs`: nothing is available"})}
+          "responses": _errors(404, 422, 500, notes={404: "`no_jobs`: nothing is available"})}
 
 
 @router.get("/claim", **_CLAIM)
@@ -101,7 +108,7 @@ async def claim_post(request: Request, queue: QueueName = policy.DEFAULT_QUEUE,
 
 
 @router.get("/stats", summary="How many jobs have each status", response_model=QueueStats,
-            responses=errors(*_AUTH, 422, 500))
+            responses=_errors(422, 500))
 async def stats(request: Request, queue: QueueName = policy.DEFAULT_QUEUE) -> dict:
     return plain(await _queue(request, queue).stats())
 
@@ -109,7 +116,7 @@ async def stats(request: Request, queue: QueueName = policy.DEFAULT_QUEUE) -> di
 @router.get("", summary="List jobs by id", response_model=list[QueueJob],
             responses={200: {"headers": {"X-Total-Count": {
                 "description": "How many rows match the filter", "schema": {"type": "integer"}}}},
-                **errors(*_AUTH, 422, 500)})
+                **_errors(422, 500)})
 async def list_jobs(
     request: Request,
     queue: QueueName = policy.DEFAULT_QUEUE,
@@ -122,13 +129,13 @@ async def list_jobs(
 
 
 @router.get("/{job_id}", summary="One job", response_model=QueueJob,
-            responses=errors(*_AUTH, 404, 422, 500, notes={404: "`not_found`"}))
+            responses=_errors(404, 422, 500, notes={404: "`not_found`"}))
 async def get_job(request: Request, job_id: JobId, queue: QueueName = policy.DEFAULT_QUEUE) -> dict:
     return _job(await _queue(request, queue).get(_job_id(job_id)))
 
 
 @router.post("/{job_id}/heartbeat", summary="Renew a claim's lease", response_model=QueueJob,
-             responses=errors(*_AUTH, 404, 409, 422, 500, notes=_NOTES_HELD))
+             responses=_errors(404, 409, 422, 500, notes=_NOTES_HELD))
 async def heartbeat(request: Request, job_id: JobId, queue: QueueName = policy.DEFAULT_QUEUE,
                     lease_id: LeaseId = None,
                     lease_s: Annotated[int | None, Query(ge=policy.MIN_LEASE_S, le=policy.MAX_LEASE_S,
@@ -137,7 +144,7 @@ async def heartbeat(request: Request, job_id: JobId, queue: QueueName = policy.D
 
 
 @router.post("/{job_id}/finish", summary="Mark a claimed job finished", response_model=QueueJob,
-             responses=errors(*_AUTH, 404, 409, 422, 500, notes={
+             responses=_errors(404, 409, 422, 500, notes={
                  **_NOTES_HELD, 409: "`lease_lost`, `not_in_progress` (the job is dead)"}))
 async def finish(request: Request, job_id: JobId, queue: QueueName = policy.DEFAULT_QUEUE,
                  lease_id: LeaseId = None) -> dict:
@@ -145,20 +152,20 @@ async def finish(request: Request, job_id: JobId, queue: QueueName = policy.DEFA
 
 
 @router.post("/{job_id}/fail", summary="Report a failed attempt", response_model=QueueJob,
-             responses=errors(*_AUTH, 404, 409, 422, 500, json_body=True, notes=_NOTES_HELD))
+             responses=_errors(404, 409, 422, 500, json_body=True, notes=_NOTES_HELD))
 async def fail(request: Request, job_id: JobId, body: FailBody, queue: QueueName = policy.DEFAULT_QUEUE,
                lease_id: LeaseId = None) -> dict:
     return _job(await _queue(request, queue).fail(_job_id(job_id), lease_id, body.error, body.retry_in_s))
 
 
 @router.post("/{job_id}/requeue", summary="Put a dead job back", response_model=QueueJob,
-             responses=errors(*_AUTH, 404, 409, 422, 500, notes={404: "`not_found`", 409: "`not_dead`"}))
+             responses=_errors(404, 409, 422, 500, notes={404: "`not_found`", 409: "`not_dead`"}))
 async def requeue(request: Request, job_id: JobId, queue: QueueName = policy.DEFAULT_QUEUE) -> dict:
     return _job(await _queue(request, queue).requeue(_job_id(job_id)))
 
 
 @router.delete("/{job_id}", summary="Delete a job", response_model=QueueJobDeleted,
-               responses=errors(*_AUTH, 404, 422, 500, notes={404: "`not_found`"}))
+               responses=_errors(404, 422, 500, notes={404: "`not_found`"}))
 async def delete_job(request: Request, job_id: JobId, queue: QueueName = policy.DEFAULT_QUEUE) -> dict:
     answer = plain(await _queue(request, queue).delete(_job_id(job_id)))
     if "error" in answer:

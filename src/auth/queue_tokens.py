@@ -1,0 +1,53 @@
+"""Queue tokens: what the encode-queue pages hold instead of the server API key (API.md "Queue tokens").
+
+An HS256 JWT with claims `scope: "queue"`, `iat` and `exp`, and no `sub`: it acts for no user, and
+the only routes that take it are the encode queue's. It lives at most MAX_TTL_S (12 h, an operator's
+working day), so a leaked one is worth at most that, on the queue only, where the key itself would
+be worth every user's data until it is rotated.
+
+It is signed with a key derived from `USER_TOKEN_SECRET` by domain separation, not with the secret
+itself: a queue token then never verifies as a user token nor a user token as a queue token, even
+if a claim check had a bug (each kind also refuses the other's claims), and no new secret is needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, datetime
+
+from auth import hs256
+from auth.hs256 import InvalidToken
+
+MIN_TTL_S = 60
+MAX_TTL_S = 12 * 3600
+DEFAULT_TTL_S = 3600
+SCOPE = "queue"
+KIND = "queue"
+_DOMAIN = b"reel-ballers queue token v1"  # change the version to make every queue token void at once
+
+
+def signing_key(user_token_secret: str) -> str:
+    """HMAC-SHA256(USER_TOKEN_SECRET, domain), hex: the queue tokens' own key."""
+    return hmac.new(user_token_secret.encode(), _DOMAIN, hashlib.sha256).hexdigest()
+
+
+def mint(user_token_secret: str, ttl_s: int, now: float) -> tuple[str, datetime]:
+    """A queue token valid for `ttl_s` seconds from `now` (unix seconds)."""
+    if not MIN_TTL_S <= ttl_s <= MAX_TTL_S:
+        raise ValueError(f"ttl_s must be between {MIN_TTL_S} and {MAX_TTL_S}")
+    exp = int(now) + int(ttl_s)
+    token = hs256.encode({"scope": SCOPE, "iat": int(now), "exp": exp}, signing_key(user_token_secret))
+    return token, datetime.fromtimestamp(exp, tz=UTC)
+
+
+def _screen(claims: dict) -> None:
+    if claims.get("scope") != SCOPE:
+        raise InvalidToken("not a queue token")
+    if "sub" in claims:
+        raise InvalidToken("a queue token names no user")
+
+
+def verify(user_token_secret: str, token: str, now: float) -> None:
+    """Returns when `token` is a valid queue token; raises InvalidToken otherwise."""
+    hs256.verified_claims(KIND, signing_key(user_token_secret), token, now, MAX_TTL_S, _screen)
