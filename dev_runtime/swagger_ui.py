@@ -1,7 +1,7 @@
 """Copy Swagger UI's files from the pinned npm package into public/vendor/swagger-ui/ for `/docs`.
 
 FastAPI's own `/docs` page loads Swagger UI from a CDN, which is blank offline and tells a third
-party about every visit. `src/app/docs_page.py` points the page at these copies instead, which the
+party about every visit. `public/docs.html` (with `public/assets/docs.js`) points the page at these copies instead, which the
 Worker serves as static assets (wrangler.toml `[assets]`), in development and once deployed alike:
 `wrangler deploy` uploads public/ as it is, so this must run before a deploy (docs/deploy.md).
 
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "swagger-ui-dist"
 VENDOR = Path("public/vendor/swagger-ui")  # relative to the repository; the URL path is /vendor/swagger-ui/
 
-# What the page of `src/app/docs_page.py` loads (the bundle carries the standalone preset FastAPI's
+# What `public/docs.html` loads (the bundle carries the standalone preset FastAPI's
 # page uses), and the licence texts that must travel with redistributed Apache-2.0 files. The
 # source maps are left out: 10+ MB that only a developer tool would ever ask for.
 FILES = (

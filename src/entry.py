@@ -17,7 +17,7 @@ import time
 from http import HTTPMethod
 from urllib.parse import parse_qs, urlsplit
 
-from workers import Request, Response, WorkerEntrypoint
+from workers import Request, WorkerEntrypoint
 
 from app import allowed_methods, app
 from app.cors import cors_header_dict
@@ -30,6 +30,7 @@ from jobs.ids import is_job_id, parse_ws_path
 from settings import MissingSecret, Settings
 from storage import object_route
 from storage.signed_urls import OBJECT_PATH
+from worker_errors import json_error
 
 __all__ = ["Default", "EncodeQueue", "ExportJobState", "UserJobs"]
 log = logging.getLogger("reel.entry")
@@ -38,17 +39,13 @@ log = logging.getLogger("reel.entry")
 print(f"reel-ballers-api: Python {sys.version.split()[0]} on {sys.platform}")
 
 
-def _error(status: int, code: str, message: str, headers: dict | None = None) -> Response:
-    return Response.json({"error": message, "code": code}, status=status, headers=headers)
-
-
 class Default(WorkerEntrypoint):
     async def fetch(self, request):
         try:
             return await self._route(request)
         except Exception:
             log.exception("unhandled error in the entry point")
-            return _error(500, "internal_error", "Internal error")
+            return json_error(500, "internal_error", "Internal error")
 
     async def _route(self, request):
         parts = urlsplit(request.url)
@@ -65,16 +62,16 @@ class Default(WorkerEntrypoint):
             cors = cors_header_dict(self.env, request.headers.get("origin"))
             allow = allowed_methods(parts.path)
             if not allow:
-                return _error(404, "not_found", "No such route", cors)
-            return _error(405, "method_not_allowed", "Method not allowed on this route",
+                return json_error(404, "not_found", "No such route", cors)
+            return json_error(405, "method_not_allowed", "Method not allowed on this route",
                           {**cors, "Allow": ", ".join(allow)})
         return await asgi.serve(app, request, self.env)
 
     async def _job_websocket(self, request, job_id: str, query: str):
         if (request.headers.get("upgrade") or "").lower() != "websocket":
-            return _error(426, "upgrade_required", "Expected a WebSocket upgrade", {"Upgrade": "websocket"})
+            return json_error(426, "upgrade_required", "Expected a WebSocket upgrade", {"Upgrade": "websocket"})
         if not is_job_id(job_id):
-            return _error(404, "not_found", "Unknown job")
+            return json_error(404, "not_found", "Unknown job")
         # Authenticate before touching the object: a bad token never wakes it.
         tokens = parse_qs(query).get("token", [])
         try:
@@ -83,9 +80,9 @@ class Default(WorkerEntrypoint):
                 raise auth_identity.AuthError(401, "unauthorized", "Missing credential: pass ?token=<user token>")
             auth_identity.refuse_queue_token(who)  # 403: it acts for no user, and "*" below would be everyone
         except auth_identity.AuthError as exc:
-            return _error(exc.status, exc.code, exc.message)
+            return json_error(exc.status, exc.code, exc.message)
         except MissingSecret as exc:
-            return _error(500, "config_error", f"Server misconfigured: secret {exc.name} is not set")
+            return json_error(500, "config_error", f"Server misconfigured: secret {exc.name} is not set")
         # The object trusts this header only because this is the sole way in: overwrite whatever came.
         headers = [(k, v) for k, v in request.headers.items() if k.lower() != VERIFIED_USER_HEADER]
         headers.append((VERIFIED_USER_HEADER, who.user_id or "*"))

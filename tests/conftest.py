@@ -3,8 +3,6 @@ on workerd + Pyodide (tests/worker_process.py)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -114,13 +112,16 @@ def user_database_statuses(client: httpx.Client, user_id: str) -> dict[str, str]
         db.close()
 
 
-def write_user_blob(client: httpx.Client, user_id: str, key: str, data: bytes) -> None:
+def write_user_blob(client: httpx.Client, user_id: str, key: str, data: bytes,
+                    content_type: str = "application/vnd.sqlite3") -> None:
     """Store bytes at a user's key the way only the service itself may (`database.sqlite` cannot be
-    uploaded through the API): a Worker-signed PUT made with the test's own signing secret."""
-    full_key, exp = f"{user_id}/{key}", int(time.time()) + 60
-    sig = hmac.new(SECRETS["URL_SIGNING_SECRET"].encode(), f"PUT\n{full_key}\n{exp}".encode(),
-                   hashlib.sha256).hexdigest()
-    put = httpx.put(f"{client.base_url}/api/storage/object/{full_key}?exp={exp}&sig={sig}", content=data)
+    uploaded through the API, nor can a type uploads may not have): a Worker-signed PUT made with the
+    test's own signing secret."""
+    from storage import signed_urls
+
+    url = signed_urls.sign(SECRETS["URL_SIGNING_SECRET"], str(client.base_url), f"{user_id}/{key}", "PUT",
+                           int(time.time()) + 60, content_type)
+    put = httpx.put(url, content=data, headers={"Content-Type": content_type})
     assert put.status_code == 200, put.text
 
 

@@ -10,7 +10,6 @@ from typing import Any
 from fastapi import FastAPI
 
 from app.cors import CORSMiddleware
-from app.docs_page import DOCS_PATH, install_docs
 from app.errors import install_error_handlers
 from app.guard import GuardMiddleware
 from app.openapi import install_openapi
@@ -22,7 +21,7 @@ def create_api() -> FastAPI:
         title="reel-ballers-api",
         version="0.1.0",
         description="Video-export jobs on RunPod with live progress, R2 storage URLs and an encode queue.",
-        docs_url=None,  # app.docs_page serves /docs from the Worker's own assets instead of a CDN
+        docs_url=None,  # /docs is a static page (public/docs.html) over the Worker's own Swagger UI copy
         redoc_url=None,
         openapi_url="/openapi.json",
     )
@@ -35,7 +34,6 @@ def create_api() -> FastAPI:
     api.include_router(downloads.router)
     api.include_router(queue.router)
     install_openapi(api)
-    install_docs(api)
     return api
 
 
@@ -46,7 +44,7 @@ api = create_api()
 def _routes() -> tuple[tuple[re.Pattern, frozenset[str]], ...]:
     paths = {path: {m.upper() for m in ops if m.upper() in HTTPMethod.__members__}
              for path, ops in api.openapi()["paths"].items()}
-    paths.update({"/openapi.json": {"GET"}, DOCS_PATH: {"GET"}})
+    paths.update({"/openapi.json": {"GET"}})
     return tuple((re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path))),
                   frozenset(methods | ({"HEAD"} if "GET" in methods else set())))
                  for path, methods in paths.items())

@@ -1,4 +1,5 @@
-"""CORS as the outermost ASGI layer, so every response — errors and 500s included — carries it.
+"""CORS as the outermost ASGI layer, so every response — errors and 500s included — carries it,
+with `nosniff` (`security_headers`): one pass over the start message serves both.
 
 Allowed origins come from `CORS_ORIGINS` (a comma list; `*` only when configured so). A preflight
 from an allowed origin is answered 204 here and never reaches a route; one from any other origin
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from security_headers import NOSNIFF_ASGI
 from settings import Settings
 
 ALLOW_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
@@ -50,7 +52,7 @@ class CORSMiddleware:
             return
         origins = Settings.from_env(scope.get("env")).cors_origins
         origin = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"origin"), None)
-        extra = cors_headers(origins, origin)
+        extra = cors_headers(origins, origin) + NOSNIFF_ASGI
         if scope["method"] == "OPTIONS":
             await self._preflight(send, extra, allowed=origin is None or allowed_origin(origins, origin) is not None)
             return

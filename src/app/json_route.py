@@ -27,6 +27,14 @@ def is_json_content_type(value: str) -> bool:
     return message.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
+def require_json(content_type: str | None, absent_is_json: bool = False) -> None:
+    """Raise the 415 for a body whose Content-Type is not JSON (or absent, unless `absent_is_json`)."""
+    if content_type is None and absent_is_json:
+        return
+    if content_type is None or not is_json_content_type(content_type):
+        raise ApiError(415, "The request body must be JSON (Content-Type: application/json)", "unsupported_media_type")
+
+
 class BoundedJsonRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
@@ -43,10 +51,8 @@ class BoundedJsonRoute(APIRoute):
         takes_body = self.body_field is not None
 
         async def bounded(request: Request) -> Response:
-            content_type = request.headers.get("content-type")
-            if takes_body and (content_type is None or not is_json_content_type(content_type)):
-                raise ApiError(415, "The request body must be JSON (Content-Type: application/json)",
-                               "unsupported_media_type")
+            if takes_body:
+                require_json(request.headers.get("content-type"))
             return await handler(BoundedJsonRequest(request.scope, request.receive))
 
         return bounded

@@ -39,8 +39,11 @@ def _object_url() -> dict[str, Any]:
          "schema": {"type": "string"}},
         {"name": "exp", "in": "query", "required": True, "description": "Expiry, unix seconds",
          "schema": {"type": "string", "pattern": bounds.anchored(bounds.DECIMAL_PATTERN)}},
+        {"name": "ct", "in": "query", "required": False,
+         "description": "PUT only: the content type the upload URL is bound to (signed)",
+         "schema": {"type": "string", "maxLength": 200}},
         {"name": "sig", "in": "query", "required": True,
-         "description": 'hex HMAC-SHA256(URL_SIGNING_SECRET, "{METHOD}\\n{key}\\n{exp}")',
+         "description": 'hex HMAC-SHA256(URL_SIGNING_SECRET, "{METHOD}\\n{key}\\n{exp}"), with "\\n{ct}" for a PUT',
          "schema": {"type": "string", "pattern": bounds.anchored(bounds.HMAC_HEX_PATTERN)}},
     ]
     refused = {"403": _error("`forbidden`: missing, invalid or expired signature"),
@@ -50,18 +53,22 @@ def _object_url() -> dict[str, Any]:
     return {
         "parameters": params,
         "get": {"tags": ["storage"], "summary": "Download an object (Worker-signed URL)", "operationId": "object_get",
-                "description": described + " A GET signature also allows HEAD; a single `Range: bytes=` is served.",
+                "description": described + " A GET signature also allows HEAD; a single `Range: bytes=` is served. "
+                               "Every answer carries `X-Content-Type-Options: nosniff` and a sandbox CSP; video and "
+                               "raster images are served `inline`, anything else as an `attachment`.",
                 "responses": {"200": {"description": "The object", "content": {"*/*": {}}},
                               "206": {"description": "The requested range", "content": {"*/*": {}}},
                               "404": _error("`not_found`: no such object"),
                               "416": _error("`range_not_satisfiable`"), **refused}},
         "put": {"tags": ["storage"], "summary": "Upload an object (Worker-signed URL)", "operationId": "object_put",
-                "description": described + " Needs Content-Length; the Content-Type is stored with the object.",
+                "description": described + " Needs Content-Length and the Content-Type the URL was issued for "
+                               "(`ct`), which is stored with the object.",
                 "requestBody": {"required": True, "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
                 "responses": {"200": {"description": "Stored", "content": {"application/json": {"schema": {
                     "type": "object", "required": ["key", "size", "etag"], "properties": {
                         "key": {"type": "string"}, "size": {"type": "integer"}, "etag": {"type": "string"}}}}}},
                     "411": _error("`length_required`: no Content-Length"),
+                    "415": _error("`content_type_mismatch`: the PUT's Content-Type is not the one the URL is bound to"),
                     "413": _error(f"`payload_too_large`: over {bounds.MAX_UPLOAD_BYTES} bytes (R2's single-PUT limit)"),
                     **refused}},
     }

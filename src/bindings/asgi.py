@@ -6,7 +6,9 @@ through a queue chunk by chunk, and runs the app in another task. Each of those 
 through Pyodide's event loop, paid on every request by a Worker whose app declares no lifespan at
 all; this bridge calls the app once, directly (docs/benchmarks.md has what it saves).
 
-Like the SDK's, it buffers the request body before the app runs and the response body before
+HEAD is answered wherever GET is (RFC 9110): the app sees a GET and the body is dropped here, so
+the answer has the GET's status and headers (Content-Length included) and no body, whichever
+route it is. Like the SDK's, it buffers the request body before the app runs and the response body before
 answering: the app answers JSON and HTML, and the routes whose bodies are videos (the
 Worker-signed object URLs) are served by the entry point as streams instead.
 """
@@ -31,9 +33,10 @@ async def serve(app: Any, request: Any, env: Any) -> Any:
     """Run `app` on `request` (a `workers.Request`) and return the JS `Response`."""
     parts = urlsplit(request.url)
     method = incoming.method(request)
+    head = method == "HEAD"
     body = b"" if request.js_object.body is None else bytes(await request.bytes())
     scope = {
-        "type": "http", "asgi": _ASGI, "http_version": "1.1", "method": method,
+        "type": "http", "asgi": _ASGI, "http_version": "1.1", "method": "GET" if head else method,
         "scheme": parts.scheme, "path": unquote(parts.path), "raw_path": parts.path.encode(),
         "query_string": parts.query.encode(), "root_path": "",
         # UTF-8, as the SDK's bridge does: workerd hands over header values as text that may hold any
@@ -69,5 +72,5 @@ async def serve(app: Any, request: Any, env: Any) -> Any:
     headers = Headers.new()
     for name, value in start.get("headers", []):  # pairs, not a dict: a header may repeat
         headers.append(name.decode("latin-1"), value.decode("latin-1"))
-    content = None if status in _NO_BODY_STATUSES else to_js(b"".join(chunks))
+    content = None if head or status in _NO_BODY_STATUSES else to_js(b"".join(chunks))
     return JsResponse.new(content, to_js({"status": status, "headers": headers}, dict_converter=Object.fromEntries))

@@ -34,6 +34,7 @@ from jobs.state import Outcome, apply, finish
 from jobs.store import JobStore
 from settings import Settings
 from storage import keys
+from worker_errors import json_error
 
 log = logging.getLogger("reel.export_job")
 
@@ -121,10 +122,10 @@ class ExportJobState(DurableObject):
     # -- WebSockets ---------------------------------------------------------------------------
     async def fetch(self, request):
         if (request.headers.get("upgrade") or "").lower() != "websocket":
-            return Response.json({"error": "Expected a WebSocket upgrade", "code": "upgrade_required"}, status=426)
+            return json_error(426, "upgrade_required", "Expected a WebSocket upgrade")
         job = self._visible(request.headers.get(VERIFIED_USER_HEADER) or "")
         if job is None:
-            return Response.json({"error": "Unknown job", "code": "not_found"}, status=404)
+            return json_error(404, "not_found", "Unknown job")
         client, server = websockets.new_pair()
         self.ctx.acceptWebSocket(server)
         server.serializeAttachment(json.dumps({"job_id": job.job_id, "connected_ms": now_ms()}))

@@ -3,6 +3,10 @@
 Handled by the entry point rather than the ASGI app so that bodies stream between the client and
 R2 as JS streams (`Response(obj.body)`, `bucket.put(key, request.body)`) instead of being
 buffered in Python: videos are far larger than a Worker's memory.
+
+Objects are served as data, never as pages of this origin (`storage.content_types`): a PUT is
+stored as the type its URL was issued for and refused (415) with any other, and every answer about
+an object carries `nosniff`, a sandbox CSP and a Content-Disposition.
 """
 
 from __future__ import annotations
@@ -15,14 +19,12 @@ from urllib.parse import parse_qs, unquote
 from workers import Response
 
 from bounds import MAX_UPLOAD_BYTES, read_decimal
+from security_headers import NOSNIFF
 from settings import MissingSecret, Settings
-from storage import signed_urls
+from storage import content_types, signed_urls
+from worker_errors import json_error
 
 _RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
-
-
-def _error(status: int, code: str, message: str, headers: dict | None = None) -> Any:
-    return Response.json({"error": message, "code": code}, status=status, headers=headers)
 
 
 class _Responder:
@@ -32,7 +34,7 @@ class _Responder:
         self.extra = extra
 
     def error(self, status: int, code: str, message: str, headers: dict | None = None) -> Any:
-        return _error(status, code, message, {**self.extra, **(headers or {})})
+        return json_error(status, code, message, {**self.extra, **(headers or {})})
 
     def body(self, body: Any, status: int, headers: dict) -> Any:
         return Response(body, status=status, headers={**self.extra, **headers})
@@ -59,17 +61,17 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None | str:
     return start, end - start + 1
 
 
-def _object_headers(obj: Any) -> dict:
+def _object_headers(key: str, obj: Any) -> dict:
     http = getattr(obj, "httpMetadata", None)
     ctype = None
     if http is not None:
         ctype = http.get("contentType") if hasattr(http, "get") else getattr(http, "contentType", None)
-    return {"Content-Type": ctype or "application/octet-stream", "ETag": obj.httpEtag, "Accept-Ranges": "bytes"}
+    return {**content_types.object_headers(key, ctype), "ETag": obj.httpEtag, "Accept-Ranges": "bytes"}
 
 
 async def handle(request: Any, method: str, env: Any, path: str, query: str, extra_headers: dict[str, str]) -> Any:
     """Serve one request (`method` as sent, upper-case); `extra_headers` (CORS) go on every response."""
-    out = _Responder(extra_headers)
+    out = _Responder({**extra_headers, **NOSNIFF})
     key = unquote(path[len(signed_urls.OBJECT_PATH):])
     if method not in ("GET", "HEAD", "PUT"):
         return out.error(405, "method_not_allowed", "Method not allowed on this route", {"Allow": "GET, HEAD, PUT"})
@@ -78,11 +80,11 @@ async def handle(request: Any, method: str, env: Any, path: str, query: str, ext
         secret = Settings.from_env(env).secret("URL_SIGNING_SECRET")
     except MissingSecret as exc:
         return out.error(500, "config_error", f"Server misconfigured: secret {exc.name} is not set")
-    exp, sig = (params.get("exp") or [None])[0], (params.get("sig") or [None])[0]
-    if not key or not signed_urls.verify(secret, key, method, exp, sig, time.time()):
+    exp, sig, bound = ((params.get(name) or [None])[0] for name in ("exp", "sig", "ct"))
+    if not key or not signed_urls.verify(secret, key, method, exp, sig, time.time(), bound):
         return out.error(403, "forbidden", "Missing, invalid or expired signature")
     if method == "PUT":
-        return await _put(request, env, key, out)
+        return await _put(request, env, key, bound, out)
     return await _get(request, env, key, out, head=method == "HEAD")
 
 
@@ -95,7 +97,7 @@ async def _get(request: Any, env: Any, key: str, out: _Responder, head: bool) ->
     if wanted == "unsatisfiable":
         return out.error(416, "range_not_satisfiable", "Requested range is outside the object",
                       {"Content-Range": f"bytes */{size}"})
-    headers = _object_headers(meta)
+    headers = _object_headers(key, meta)
     if head:
         return out.body(None, 200, {**headers, "Content-Length": str(size)})
     if wanted is None:
@@ -111,13 +113,17 @@ async def _get(request: Any, env: Any, key: str, out: _Responder, head: bool) ->
         **headers, "Content-Length": str(length), "Content-Range": f"bytes {offset}-{offset + length - 1}/{size}"})
 
 
-async def _put(request: Any, env: Any, key: str, out: _Responder) -> Any:
+async def _put(request: Any, env: Any, key: str, bound: str, out: _Responder) -> Any:
     declared = read_decimal(request.headers.get("content-length"))
     if declared is None:
         return out.error(411, "length_required", "PUT needs a Content-Length header")
     if declared > MAX_UPLOAD_BYTES:
         return out.error(413, "payload_too_large", f"Upload is larger than {MAX_UPLOAD_BYTES} bytes")
-    ctype = request.headers.get("content-type") or "application/octet-stream"
+    sent = request.headers.get("content-type")
+    if content_types.essence(sent) != content_types.essence(bound):
+        return out.error(415, "content_type_mismatch",
+                         f"This upload URL was issued for Content-Type {bound}; the PUT must send it "
+                         f"(it sent {'none' if sent is None else 'another'})")
     body = request.body if declared > 0 else b""
-    obj = await env.USER_DATA.put(key, body, httpMetadata={"contentType": ctype})
+    obj = await env.USER_DATA.put(key, body, httpMetadata={"contentType": bound})
     return out.json({"key": key, "size": int(obj.size), "etag": obj.etag})

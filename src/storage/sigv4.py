@@ -49,11 +49,12 @@ def _encode(value: str, safe: str = "") -> str:
 
 def presign_url(*, method: str, account_id: str, bucket: str, key: str, access_key_id: str,
                 secret_access_key: str, expires_in: int, now: datetime, region: str = "auto",
-                content_type: str | None = None) -> str:
+                content_type: str | None = None, response_content_disposition: str | None = None) -> str:
     """A SigV4 query-presigned URL allowing `method` on `bucket/key` for `expires_in` seconds after `now`.
 
     `now` may be naive (taken as UTC) or aware. `content_type` is only for PUT; it is then a signed
-    header, so the upload must send exactly that `Content-Type`. Raises ValueError for an `expires_in`
+    header, so the upload must send exactly that `Content-Type`. `response_content_disposition` (GET
+    only) is S3's response-header override: R2 answers with that Content-Disposition. Raises ValueError for an `expires_in`
     outside 1..604800, an empty key or bucket, an account id that is not a hostname label, a method
     other than GET/HEAD/PUT/DELETE, or a content type on a non-PUT or containing control characters.
     """
@@ -77,6 +78,8 @@ def presign_url(*, method: str, account_id: str, bucket: str, key: str, access_k
             raise ValueError("content_type contains control characters")
         # SigV4 "Trimall": strip and collapse whitespace runs (botocore uses str.split() exactly so).
         headers["content-type"] = " ".join(content_type.split())
+    if response_content_disposition is not None and method != "GET":
+        raise ValueError("response_content_disposition is only for GET")
 
     if now.tzinfo is not None:
         now = now.astimezone(UTC)
@@ -84,17 +87,22 @@ def presign_url(*, method: str, account_id: str, bucket: str, key: str, access_k
     scope = f"{amz_date[:8]}/{region}/s3/aws4_request"
     signed_headers = ";".join(sorted(headers))
     path = f"/{_encode(bucket)}/{_encode(key, safe='/~')}"
-    # Already in sorted order, so this string is both the URL's query and the canonical query string.
-    query = "&".join(f"{name}={_encode(value)}" for name, value in (
+    # The canonical query is sorted (upper case before lower); the URL keeps botocore's order, the
+    # response overrides first, so both are byte for byte the same.
+    overrides = [] if response_content_disposition is None else [
+        f"response-content-disposition={_encode(response_content_disposition)}"]
+    auth = [f"{name}={_encode(value)}" for name, value in (
         ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
         ("X-Amz-Credential", f"{access_key_id}/{scope}"),
         ("X-Amz-Date", amz_date),
         ("X-Amz-Expires", str(expires_in)),
         ("X-Amz-SignedHeaders", signed_headers),
-    ))
+    )]
+    query = "&".join(overrides + auth)
+    canonical_query = "&".join(sorted(overrides + auth))
     canonical_headers = "".join(f"{name}:{headers[name]}\n" for name in sorted(headers))
     canonical_request = "\n".join(
-        [method, path, query, canonical_headers, signed_headers, "UNSIGNED-PAYLOAD"])
+        [method, path, canonical_query, canonical_headers, signed_headers, "UNSIGNED-PAYLOAD"])
     string_to_sign = "\n".join(
         ["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical_request.encode("utf-8")).hexdigest()])
 

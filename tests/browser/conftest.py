@@ -42,6 +42,8 @@ def page(browser, worker, traffic, request) -> Iterator[Page]:
     page.on("request", lambda r: traffic.requests.append((r.method, r.url)))
     page.on("websocket", lambda ws: traffic.websockets.append(ws.url))
     page.on("pageerror", lambda exc: traffic.page_errors.append(str(exc)))
+    page.on("console", lambda msg: traffic.csp_violations.append(msg.text)
+            if "Content Security Policy" in msg.text else None)
     try:
         yield page
     finally:
@@ -50,5 +52,7 @@ def page(browser, worker, traffic, request) -> Iterator[Page]:
             page.screenshot(path=ARTIFACTS / f"{safe_name(request.node.name)}.png", full_page=True)
         finally:
             context.close()
-    # A script error is a bug of the page even when the test's own checks passed.
+    # A script error is a bug of the page even when the test's own checks passed; so is anything the
+    # pages' CSP (public/_headers) had to block: the pages must work under it, not despite it.
     assert not traffic.page_errors, f"uncaught errors in the page: {traffic.page_errors}"
+    assert not traffic.csp_violations, f"the CSP blocked: {traffic.csp_violations}"

@@ -22,11 +22,13 @@ expect.set_options(timeout=20_000)
 
 @dataclass
 class Traffic:
-    """What a page asked for: every request's method and URL, WebSockets, uncaught script errors."""
+    """What a page asked for: every request's method and URL, WebSockets, uncaught script errors, and
+    what the CSP blocked (Chromium reports each violation on the console)."""
 
     requests: list[tuple[str, str]] = field(default_factory=list)
     websockets: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
+    csp_violations: list[str] = field(default_factory=list)
 
     def urls(self, pattern: str, method: str | None = None) -> list[str]:
         return [url for m, url in self.requests if re.search(pattern, url) and method in (None, m)]

@@ -24,6 +24,7 @@ from botocore.config import Config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from storage.content_types import disposition as attachment_disposition
 from storage.sigv4 import MAX_EXPIRES_S, presign_url
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
@@ -66,11 +67,13 @@ def _client(account: str, region: str, akid: str, secret: str):
 
 def botocore_url(*, method: str, account_id: str, bucket: str, key: str, access_key_id: str,
                  secret_access_key: str, expires_in: int, now: datetime, region: str = "auto",
-                 content_type: str | None = None) -> str:
+                 content_type: str | None = None, response_content_disposition: str | None = None) -> str:
     naive_utc = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
     params = {"Bucket": bucket, "Key": key}
     if content_type is not None:
         params["ContentType"] = content_type
+    if response_content_disposition is not None:
+        params["ResponseContentDisposition"] = response_content_disposition
     client = _client(account_id, region, access_key_id, secret_access_key)
     with mock.patch.object(botocore.auth, "get_current_datetime", lambda *a, **k: naive_utc):
         return client.generate_presigned_url(OPERATIONS[method], Params=params, ExpiresIn=expires_in)
@@ -118,6 +121,18 @@ def test_matches_botocore_for_put_with_content_type(key: str, content_type: str 
                         secret_access_key=SECRET, expires_in=expires_in, now=now, content_type=content_type)
     assert ours == theirs
     assert ("content-type%3Bhost" in ours) == (content_type is not None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=keys, expires_in=expiries, now=moments)
+def test_matches_botocore_for_get_as_attachment(key: str, expires_in: int, now: datetime) -> None:
+    # The disposition the Worker asks R2 for, built from the key (quotes, UTF-8 and all).
+    disposition = attachment_disposition(key, inline=False)
+    ours, theirs = both(method="GET", account_id=ACCOUNT, bucket="reel-ballers", key=key, access_key_id=AKID,
+                        secret_access_key=SECRET, expires_in=expires_in, now=now,
+                        response_content_disposition=disposition)
+    assert ours == theirs
+    assert "response-content-disposition=attachment" in ours
 
 
 @settings(max_examples=200, deadline=None)
@@ -190,6 +205,7 @@ def test_expiry_out_of_bounds_rejected(expires_in: object) -> None:
 @pytest.mark.parametrize("override", [
     {"key": ""}, {"bucket": ""}, {"key": "\ud800"}, {"account_id": ""}, {"account_id": "evil.com/x"},
     {"method": "POST"}, {"content_type": "video/mp4"}, {"method": "PUT", "content_type": "a\r\nX-Injected: 1"},
+    {"method": "PUT", "response_content_disposition": "attachment"},
 ])
 def test_bad_arguments_rejected(override: dict) -> None:
     with pytest.raises(ValueError):

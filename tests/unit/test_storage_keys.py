@@ -62,6 +62,23 @@ def test_signed_urls():
     assert not signed_urls.verify("s", "alice/a b.mp4", "GET", None, sig, 1999)
 
 
+def test_a_put_url_is_bound_to_its_content_type():
+    url = signed_urls.sign("s", "https://w/", "alice/a.mp4", "PUT", 2000, "video/mp4")
+    assert "&ct=video%2Fmp4&sig=" in url
+    sig = url.split("sig=")[1]
+    assert signed_urls.verify("s", "alice/a.mp4", "PUT", "2000", sig, 1999, "video/mp4")
+    for other in ("text/html", "video/mp4 ", "", None, 5):
+        assert not signed_urls.verify("s", "alice/a.mp4", "PUT", "2000", sig, 1999, other)
+    assert not signed_urls.verify("s", "alice/a.mp4", "GET", "2000", sig, 1999, "video/mp4")
+    # A GET URL ignores a `ct` it was not signed with; a PUT URL cannot be made without one.
+    get = signed_urls.sign("s", "https://w/", "alice/a.mp4", "GET", 2000).split("sig=")[1]
+    assert signed_urls.verify("s", "alice/a.mp4", "GET", "2000", get, 1999, "text/html")
+    with pytest.raises(ValueError):
+        signed_urls.sign("s", "https://w/", "alice/a.mp4", "PUT", 2000)
+    with pytest.raises(ValueError):
+        signed_urls.sign("s", "https://w/", "alice/a.mp4", "GET", 2000, "video/mp4")
+
+
 @pytest.mark.parametrize("exp", ["9" * 5000, "\u00b2", "\u0661\u0660", "2000\n", " 2000", "2e3", ""])
 def test_signed_url_expiry_is_read_without_converting_what_is_not_a_short_decimal(exp):
     # No credential is needed to reach this check, so it must answer False, never raise.

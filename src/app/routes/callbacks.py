@@ -10,7 +10,7 @@ import bounds
 from app.deps import get_env, get_settings
 from app.errors import ApiError
 from app.jobs_access import job_stub, plain
-from app.json_route import BoundedJsonRoute
+from app.json_route import BoundedJsonRoute, require_json
 from app.openapi import BOUNDED_JSON_REF
 from app.responses import JSON_BODY_400, errors
 from app.schemas import CallbackReceived
@@ -52,10 +52,11 @@ CALLBACK_BODY_SCHEMA = {"anyOf": [
 ]}
 _DESCRIPTION = (
     "Either the GPU worker's report or RunPod's own webhook body. Authorised only by `sig` (an API key does not "
-    "replace it). The body follows the JSON body rules (400). A body of the wrong shape (wrong types, unknown "
+    "replace it). A Content-Type that is not JSON is 415 (checked after `sig`); a body with none is read as JSON, "
+    "since RunPod's webhook sender is not ours. The body follows the JSON body rules (400). A body of the wrong shape (wrong types, unknown "
     "status), or whose output_key breaks the key rules or leaves the job's user prefix, is 422, checked after the "
     "job is found (404 first). A report after a terminal state answers 200 with `ignored`.")
-_RESPONSES = {200: {"model": CallbackReceived}, **errors(400, 401, 404, 413, 422, 500, notes={
+_RESPONSES = {200: {"model": CallbackReceived}, **errors(400, 401, 404, 413, 415, 422, 500, notes={
     400: JSON_BODY_400, 401: "Missing or invalid `sig`", 404: "`not_found`: no such job",
     500: "`config_error` (CALLBACK_SECRET is not set) or `internal_error`"})}
 
@@ -64,6 +65,9 @@ async def _handle(request: Request, job_id: str, sig: str | None, settings: Sett
     # The signature is the only credential: an API key does not replace it.
     if not callback_sig.verify(settings.secret("CALLBACK_SECRET"), job_id, sig):
         raise ApiError(401, "Missing or invalid callback signature", "unauthorized")
+    # RunPod's webhook sender is not ours and its headers are not documented: a body with no
+    # Content-Type is read as JSON rather than risk refusing a completion; a declared other type is 415.
+    require_json(request.headers.get("content-type"), absent_is_json=True)
     try:
         body = bounds.parse_json(await request.body())
     except bounds.JsonRejected as exc:

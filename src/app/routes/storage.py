@@ -15,13 +15,13 @@ from app.responses import errors
 from app.security import current_user
 from bounds import anchored, integer
 from settings import Settings
-from storage import keys, urls
+from storage import content_types, keys, urls
 
 router = APIRouter(prefix="/api/storage", tags=["storage"], route_class=BoundedJsonRoute)
 DEFAULT_EXPIRES_S = 3600
-# type/subtype of RFC 9110 token characters, then parameters of printable ASCII (no control characters).
-_MIME_CHARS = r"[A-Za-z0-9!#$&^_.+-]+"
-CONTENT_TYPE_PATTERN = anchored(rf"{_MIME_CHARS}/{_MIME_CHARS}(?:[ \t]*;[ -~]*)?")
+# type/subtype, then parameters of printable ASCII (no control characters).
+_MIME = content_types.MIME_CHARS
+CONTENT_TYPE_PATTERN = anchored(rf"{_MIME}/{_MIME}(?:[ \t]*;[ -~]*)?")
 # Key rules are checked by `storage.keys` (400 `invalid_key`); the schema states the length bound.
 KEY_SCHEMA = {"minLength": 1, "maxLength": keys.MAX_KEY_BYTES}
 KEY_RULES = (f"Keys are relative to the caller's prefix; refused with 400 `invalid_key` when absolute, with an empty, "
@@ -32,7 +32,12 @@ KEY_RULES = (f"Keys are relative to the caller's prefix; refused with 400 `inval
 class UploadUrlRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     key: str = Field(description="Relative key, e.g. working_videos/clip.mp4", json_schema_extra=KEY_SCHEMA)
-    content_type: str | None = Field(None, max_length=200, pattern=CONTENT_TYPE_PATTERN)
+    content_type: str | None = Field(
+        None, max_length=200, pattern=CONTENT_TYPE_PATTERN,
+        description=f"The type the upload is bound to: one of {content_types.UPLOAD_TYPES_TEXT} (400 "
+                    "`content_type_not_allowed` otherwise). Absent: guessed from the key's extension "
+                    "(.mp4 video/mp4, .mov, .webm, .mkv, .m4v, .png, .jpg, .webp, .gif, .avif, .sqlite/.db), "
+                    "else application/octet-stream. The PUT must send it (`headers`).")
     expires_in: integer(1, urls.MAX_EXPIRES_S) = DEFAULT_EXPIRES_S
 
 
@@ -60,6 +65,7 @@ def _iso(dt) -> str:
 
 
 _KEY_400 = {400: "`invalid_key`: the key breaks a key rule"}
+_UPLOAD_400 = {400: "`invalid_key`: the key breaks a key rule; `content_type_not_allowed`: not a type uploads may have"}
 
 
 @router.get("/presigned-url", response_model=SignedUrl, summary="A download URL for one of the caller's objects",
@@ -79,7 +85,7 @@ async def presigned_url(
 
 @router.post("/upload-url", response_model=UploadUrl, summary="An upload (PUT) URL for one of the caller's keys",
              description=KEY_RULES + " `database.sqlite` is the service's own and cannot be uploaded over.",
-             responses=errors(401, 403, 422, 500, json_body=True, user_scoped=True, notes=_KEY_400))
+             responses=errors(401, 403, 422, 500, json_body=True, user_scoped=True, notes=_UPLOAD_400))
 async def upload_url(
     request: Request,
     body: UploadUrlRequest,
@@ -87,7 +93,10 @@ async def upload_url(
     settings: Settings = Depends(get_settings),
 ) -> UploadUrl:
     full_key = _full_key(user_id, body.key, for_upload=True)
+    try:
+        bound = content_types.upload_type(body.content_type, full_key)
+    except content_types.TypeNotAllowed as exc:
+        raise ApiError(400, str(exc), "content_type_not_allowed") from None
     url, expires = urls.object_url(settings, public_base_url(request, settings), full_key, "PUT", body.expires_in,
-                                   time.time(), content_type=body.content_type)
-    headers = {"Content-Type": body.content_type} if body.content_type else {}
-    return UploadUrl(url=url, key=body.key, expires_at=_iso(expires), method="PUT", headers=headers)
+                                   time.time(), content_type=bound)
+    return UploadUrl(url=url, key=body.key, expires_at=_iso(expires), method="PUT", headers={"Content-Type": bound})

@@ -1,0 +1,16 @@
+"""The error answer of the code that runs outside the FastAPI app: the entry point, the object
+route and the job object's WebSocket door. Same body as `app.errors` (`{"error", "code"}`), with
+`nosniff` like every answer of the Worker.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workers import Response
+
+from security_headers import NOSNIFF
+
+
+def json_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Any:
+    return Response.json({"error": message, "code": code}, status=status, headers={**NOSNIFF, **(headers or {})})
