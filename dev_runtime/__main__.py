@@ -31,7 +31,8 @@ def _start_local_runpod(port: int, api_key: str, state_dir: Path) -> subprocess.
     # Its jobs live beside the Worker's state, so a fresh LOCAL_STATE_DIR starts both afresh.
     env = {**os.environ, "GPU_PORT": str(port), "RUNPOD_API_KEY": api_key,
            "GPU_STATE_DIR": str(state_dir / "local-runpod")}
-    # Its own session, as wrangler's: its group holds the ffmpeg it runs, and Ctrl-C reaches us alone.
+    # Its own session, as wrangler's, so Ctrl-C reaches us alone (each render's process has a session of its
+    # own and ends when the endpoint closes its stdin).
     proc = subprocess.Popen([sys.executable, "-m", "gpu_worker.local_endpoint"], cwd=REPO, env=env,
                             start_new_session=True)
     reaper.watch(proc.pid)
@@ -79,7 +80,7 @@ def main() -> int:
     finally:
         server.stop()
         if gpu is not None:
-            end_group(gpu.pid, grace=10, reap=gpu.poll)  # the endpoint and any ffmpeg it runs
+            end_group(gpu.pid, grace=10, reap=gpu.poll)  # the endpoint (its renders end with it)
             reaper.forget(gpu.pid)
     return 0
 

@@ -114,9 +114,16 @@ class WranglerDev:
         """A line of the launcher's own in the log (and on the terminal)."""
         with open(self.log_path, "a", encoding="utf-8") as log:
             log.write(f"[dev_runtime] {text}\n")
-        if self._echo is not None:
-            self._echo.write(f"[dev_runtime] {text}\n")
+        self._to_terminal(f"[dev_runtime] {text}\n")
+
+    def _to_terminal(self, text: str) -> None:
+        if self._echo is None:
+            return
+        try:
+            self._echo.write(text)
             self._echo.flush()
+        except OSError:  # the terminal closed (SIGHUP, EIO): the log file goes on, and the pipe is drained
+            self._echo = None
 
     def _copy_output(self, stream: IO[str]) -> None:
         with open(self.log_path, "a", encoding="utf-8") as log:
@@ -124,9 +131,7 @@ class WranglerDev:
                 clean = self._redact(line)
                 log.write(clean)
                 log.flush()
-                if self._echo is not None:
-                    self._echo.write(clean)
-                    self._echo.flush()
+                self._to_terminal(clean)
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from workers import Request, WorkerEntrypoint
 
-from app import allowed_methods, app
+from app import GET_WITHOUT_HEAD, allowed_methods, app
 from app.cors import cors_header_dict
 from auth import identity as auth_identity
 from bindings import asgi, incoming
@@ -30,7 +30,7 @@ from jobs.ids import is_job_id, parse_ws_path
 from settings import MissingSecret, Settings
 from storage import object_route
 from storage.signed_urls import OBJECT_PATH
-from worker_errors import json_error
+from worker_errors import json_error, refused
 
 __all__ = ["Default", "EncodeQueue", "ExportJobState", "UserJobs"]
 log = logging.getLogger("reel.entry")
@@ -58,6 +58,10 @@ class Default(WorkerEntrypoint):
         if parts.path.startswith(OBJECT_PATH) and method != "OPTIONS":
             cors = cors_header_dict(self.env, request.headers.get("origin"))
             return await object_route.handle(request, method, self.env, parts.path, parts.query, cors)
+        if method == "HEAD" and parts.path in GET_WITHOUT_HEAD:
+            return json_error(405, "method_not_allowed", "HEAD is not served here: a GET on this route changes state",
+                              {**cors_header_dict(self.env, request.headers.get("origin")),
+                               "Allow": ", ".join(allowed_methods(parts.path))})
         if method not in HTTPMethod.__members__:
             cors = cors_header_dict(self.env, request.headers.get("origin"))
             allow = allowed_methods(parts.path)
@@ -71,7 +75,7 @@ class Default(WorkerEntrypoint):
         if (request.headers.get("upgrade") or "").lower() != "websocket":
             return json_error(426, "upgrade_required", "Expected a WebSocket upgrade", {"Upgrade": "websocket"})
         if not is_job_id(job_id):
-            return json_error(404, "not_found", "Unknown job")
+            return refused("not_found")
         # Authenticate before touching the object: a bad token never wakes it.
         tokens = parse_qs(query).get("token", [])
         try:

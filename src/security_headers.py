@@ -9,4 +9,3 @@ the assets layer applies without entering Python.
 from __future__ import annotations
 
 NOSNIFF = {"X-Content-Type-Options": "nosniff"}
-NOSNIFF_ASGI = [(b"x-content-type-options", b"nosniff")]

@@ -41,6 +41,14 @@ def _int(value: str, default: int) -> int:
         return default
 
 
+def _positive(value: str, default: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return default
+    return number if 0 < number < float("inf") else default
+
+
 @dataclass(frozen=True)
 class Settings:
     environment: str
@@ -51,6 +59,7 @@ class Settings:
     r2_bucket_name: str
     stall_poll_s: int
     job_timeout_s: int
+    submit_retry_base_s: float  # first delay between RunPod submission attempts (doubling)
     _secrets: dict[str, str]
 
     @classmethod
@@ -81,6 +90,7 @@ class Settings:
             r2_bucket_name=var("R2_BUCKET_NAME"),
             stall_poll_s=max(1, _int(var("STALL_POLL_S"), 30)),
             job_timeout_s=max(1, _int(var("JOB_TIMEOUT_S"), 3600)),
+            submit_retry_base_s=_positive(var("SUBMIT_RETRY_BASE_S"), 2.0),
             _secrets={name: var(name) for name in SECRET_NAMES},
         )
 

@@ -9,8 +9,15 @@ from typing import Any
 
 from workers import Response
 
+from refusals import HTTP
 from security_headers import NOSNIFF
 
 
 def json_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Any:
     return Response.json({"error": message, "code": code}, status=status, headers={**NOSNIFF, **(headers or {})})
+
+
+def refused(code: str) -> Any:
+    """A refusal of `refusals.HTTP` (e.g. `not_found`) as its standard error answer."""
+    status, message = HTTP[code]
+    return json_error(status, code, message)

@@ -1,4 +1,8 @@
-// Shared by the three pages: calling the API and showing what it answered. Plain ES module, no build.
+// Shared by the pages: calling the API and showing what it answered. Plain ES module, no build.
+
+// Earlier versions of the queue pages kept the server API key here; every page that loads this module
+// (all of them, /docs included) deletes it, so a browser that once used them does not keep it for ever.
+localStorage.removeItem("reel.queue.apiKey");
 
 /**
  * Call the API on this origin. `auth` is {bearer: token} or {apiKey: key}; `body` is sent as JSON.

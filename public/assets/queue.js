@@ -7,7 +7,6 @@ import { describe, request } from "/assets/common.js";
 // queue only and for TOKEN_TTL_S at most, and keeps only that, in sessionStorage: this tab's two queue
 // pages share it, other tabs and later visits do not, and it is gone when the tab closes.
 const TOKEN_STORAGE = "reel.queue.token";
-const OLD_KEY_STORAGE = "reel.queue.apiKey"; // where earlier versions kept the key itself
 const TOKEN_TTL_S = 8 * 3600; // a working day; the API allows 12 h at most
 const QUEUE_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 export const DEFAULT_QUEUE = "default";
@@ -78,7 +77,7 @@ const SETTINGS_HTML = `
     </div>
   </div>
   <p class="hint">The key is not kept: it is sent once, as <code>X-API-Key</code>, for a queue token that works on
-    the encode queue only, for 8 hours at most. Only that token is kept, in this tab (sessionStorage), until it
+    the encode queue only, for ${TOKEN_TTL_S / 3600} hours at most. Only that token is kept, in this tab (sessionStorage), until it
     expires, you forget it or the tab closes. The queue is part of the address (<code>?queue=</code>).</p>
 `;
 
@@ -123,7 +122,6 @@ async function exchange(key) {
  * the queue changed.
  */
 export function setupQueueControls(onChange) {
-  localStorage.removeItem(OLD_KEY_STORAGE);
   $("queue-settings").innerHTML = SETTINGS_HTML;
   $("key-form").addEventListener("submit", async (event) => {
     event.preventDefault();

@@ -40,19 +40,28 @@ def create_api() -> FastAPI:
 api = create_api()
 
 
+# HEAD is answered wherever GET is (bindings.asgi runs it as a GET without the body), except where a
+# GET changes something: a HEAD there (curl -I, a link checker) would claim a job and lose its lease.
+GET_WITHOUT_HEAD = frozenset({queue.CLAIM_PATH})
+
+
 @cache
-def _routes() -> tuple[tuple[re.Pattern, frozenset[str]], ...]:
+def _routes() -> tuple[tuple[str, re.Pattern, frozenset[str]], ...]:
     paths = {path: {m.upper() for m in ops if m.upper() in HTTPMethod.__members__}
              for path, ops in api.openapi()["paths"].items()}
     paths.update({"/openapi.json": {"GET"}})
-    return tuple((re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path))),
-                  frozenset(methods | ({"HEAD"} if "GET" in methods else set())))
+    return tuple((path, re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path))),
+                  frozenset(methods | ({"HEAD"} if "GET" in methods and path not in GET_WITHOUT_HEAD else set())))
                  for path, methods in paths.items())
 
 
 def allowed_methods(path: str) -> list[str]:
-    """The methods the API answers on `path` (for a 405's Allow header); empty when no route has it."""
-    return sorted({m for pattern, methods in _routes() if pattern.fullmatch(path) for m in methods})
+    """The methods the API answers on `path` (for a 405's Allow header); empty when no route has it.
+    A route whose path is exactly `path` wins over templated ones (`/api/jobs/claim`, not `/api/jobs/{id}`)."""
+    exact = [methods for literal, _, methods in _routes() if literal == path]
+    if exact:
+        return sorted(exact[0])
+    return sorted({m for _, pattern, methods in _routes() if pattern.fullmatch(path) for m in methods})
 
 
 def create_app() -> Any:

@@ -7,13 +7,14 @@ details go to the log only, never into the response.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NoReturn
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from refusals import HTTP
 from settings import MissingSecret
 
 log = logging.getLogger("reel.errors")
@@ -56,6 +57,13 @@ def error_body(status: int, message: str, code: str | None = None, **extra: Any)
 def error_response(status: int, message: str, code: str | None = None, headers: dict | None = None,
                    **extra: Any) -> JSONResponse:
     return JSONResponse(error_body(status, message, code, **extra), status_code=status, headers=headers)
+
+
+def raise_refusal(answer: dict) -> NoReturn:
+    """Raise the standard error for a Durable Object's refusal (`refusals.refusal`), by `refusals.HTTP`."""
+    extra = {k: v for k, v in answer.items() if k not in ("refused", "message")}
+    status, default = HTTP[answer["refused"]]
+    raise ApiError(status, answer.get("message") or default, answer["refused"], **extra)
 
 
 def clean_details(errors: list[dict]) -> list[dict]:

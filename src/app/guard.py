@@ -13,8 +13,10 @@ import json
 import logging
 from typing import Any
 
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 
+from app.errors import error_body
 from bounds import JSON_BODY_LIMIT, read_decimal
 
 log = logging.getLogger("reel.guard")
@@ -28,10 +30,14 @@ class _TooLarge(HTTPException):
         super().__init__(413, f"Request body is larger than {limit} bytes")
 
 
-async def _send_json(send: Any, status: int, body: dict) -> None:
-    payload = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+# The two answers given here, encoded once.
+_TOO_LARGE = json.dumps(error_body(413, f"Request body is larger than {JSON_BODY_LIMIT} bytes")).encode()
+_INTERNAL = json.dumps(error_body(500, "Internal error")).encode()
+
+
+async def _send_json(send: Any, status: int, payload: bytes) -> None:
+    headers = Headers({"content-type": "application/json", "content-length": str(len(payload))})
+    await send({"type": "http.response.start", "status": status, "headers": headers.raw})
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -44,12 +50,12 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         limit = JSON_BODY_LIMIT if scope["method"] in BODY_METHODS else None
-        too_large = {"error": f"Request body is larger than {JSON_BODY_LIMIT} bytes", "code": "payload_too_large"}
-        length = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
-        declared = read_decimal(length.decode("latin-1"))
-        if limit is not None and declared is not None and declared > limit:
-            await _send_json(send, 413, too_large)
-            return
+        if limit is not None:
+            # raw=: a view of the scope's headers, not a copy.
+            declared = read_decimal(Headers(raw=scope["headers"]).get("content-length", ""))
+            if declared is not None and declared > limit:
+                await _send_json(send, 413, _TOO_LARGE)
+                return
         seen, started = 0, False
 
         async def counting_receive() -> dict:
@@ -71,9 +77,9 @@ class GuardMiddleware:
             await self.app(scope, counting_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await _send_json(send, 413, too_large)
+                await _send_json(send, 413, _TOO_LARGE)
         except Exception:
             # Starlette re-raises after its 500 handler already answered; answer only if nobody did.
             if not started:
                 log.exception("unhandled error outside the app's handlers")
-                await _send_json(send, 500, {"error": "Internal error", "code": "internal_error"})
+                await _send_json(send, 500, _INTERNAL)

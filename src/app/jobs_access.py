@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from app.errors import ApiError
+from app.errors import raise_refusal
 from jobs.ids import is_job_id
 from outbound import first_line
+from refusals import refusal
 
 
 def job_stub(env: Any, job_id: str) -> Any:
     """The job's object. An id that cannot be a job's is a 404 before any object is touched."""
     if not is_job_id(job_id):
-        raise ApiError(404, "Unknown job", "not_found")
+        raise_refusal(refusal("not_found"))
     return env.EXPORT_JOB.getByName(job_id)
 
 

@@ -10,7 +10,8 @@ The dependencies are coroutines although none awaits: FastAPI runs a plain funct
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyHeader, HTTPBearer
@@ -21,6 +22,8 @@ from auth import identity as auth_identity
 from auth.identity import AuthError, Identity
 from bounds import USER_ID_PATTERN, anchored
 from settings import Settings
+
+T = TypeVar("T")
 
 # Declared for OpenAPI only (auto_error=False): resolution itself reads the headers directly.
 _api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="Server API key")
@@ -52,23 +55,21 @@ async def current_identity(
         raise _as_api_error(exc) from None
 
 
-async def current_user(identity: Identity = Depends(current_identity)) -> str:
-    """The user id the caller acts for (401 without credential, 400 for a server key without X-User-Id)."""
+def _checked(rule: Callable[[Identity], T], identity: Identity) -> T:
     try:
-        return auth_identity.require_user(identity)
+        return rule(identity)
     except AuthError as exc:
         raise _as_api_error(exc) from None
+
+
+async def current_user(identity: Identity = Depends(current_identity)) -> str:
+    """The user id the caller acts for (401 without credential, 400 for a server key without X-User-Id)."""
+    return _checked(auth_identity.require_user, identity)
 
 
 async def server_identity(identity: Identity = Depends(current_identity)) -> Identity:
-    try:
-        return auth_identity.require_server(identity)
-    except AuthError as exc:
-        raise _as_api_error(exc) from None
+    return _checked(auth_identity.require_server, identity)
 
 
 async def queue_identity(identity: Identity = Depends(current_identity)) -> Identity:
-    try:
-        return auth_identity.require_queue_access(identity)
-    except AuthError as exc:
-        raise _as_api_error(exc) from None
+    return _checked(auth_identity.require_queue_access, identity)

@@ -38,10 +38,6 @@ class Identity:
     kind: str  # SERVER, USER, QUEUE or ANONYMOUS
     user_id: str | None  # whom the caller acts for; None for anonymous, a queue token, or a key without X-User-Id
 
-    @property
-    def is_server(self) -> bool:
-        return self.kind == SERVER
-
 
 def _bearer(authorization: str) -> str:
     scheme, _, value = authorization.strip().partition(" ")
@@ -50,13 +46,23 @@ def _bearer(authorization: str) -> str:
     return value.strip()
 
 
-def _queue_identity(secret: str, credential: str, now: float) -> Identity:
-    """A token with a `scope` claim: valid only as a queue token, signed with the queue tokens' key."""
+def _queue_identity(settings: Settings, credential: str, now: float) -> Identity:
+    """A token with a `scope` claim: valid only as a queue token, signed with the queue tokens' key by
+    a server API key still in API_KEYS. (A user token must carry no `scope` claim at all.)"""
     try:
-        queue_tokens.verify(secret, credential, now)
+        queue_tokens.verify(settings.secret("USER_TOKEN_SECRET"), credential, now,
+                            api_keys.parse_keys(settings.secret("API_KEYS")))
     except queue_tokens.InvalidToken as exc:
-        raise AuthError(401, "unauthorized", f"Invalid credential: {exc}") from None
+        raise AuthError(401, "unauthorized",
+                        f"Invalid credential: a token with a scope claim is a queue token, and this one is not valid "
+                        f"({exc})") from None
     return Identity(QUEUE, None)  # X-User-Id, if any, is ignored: a queue token acts for no one
+
+
+def presented_api_key(header: Callable[[str], str | None]) -> str | None:
+    """The credential of a request `resolve` found to carry a server API key (its one credential)."""
+    api_key = header("x-api-key")
+    return api_key if api_key is not None else _bearer(header("authorization") or "")
 
 
 def resolve(header: Callable[[str], str | None], settings: Settings, now: float,
@@ -90,7 +96,7 @@ def resolve(header: Callable[[str], str | None], settings: Settings, now: float,
     try:
         sub = tokens.verify(secret, credential, now)
     except tokens.ScopedToken:
-        return _queue_identity(secret, credential, now)
+        return _queue_identity(settings, credential, now)
     except tokens.InvalidToken as exc:
         raise AuthError(401, "unauthorized", f"Invalid credential: {exc}") from None
     if claimed is not None and claimed != sub:
@@ -116,20 +122,18 @@ def require_user(identity: Identity) -> str:
     return identity.user_id
 
 
-def require_server(identity: Identity) -> Identity:
+def _require(identity: Identity, kinds: tuple[str, ...], what: str) -> Identity:
     if identity.kind == ANONYMOUS:
-        raise AuthError(401, "unauthorized", "Missing credential: this route needs a server API key")
-    if identity.kind != SERVER:
-        raise AuthError(403, "server_key_required",
-                        "This route needs a server API key, not a user token or a queue token")
+        raise AuthError(401, "unauthorized", f"Missing credential: this route needs {what}")
+    if identity.kind not in kinds:
+        raise AuthError(403, "server_key_required", f"This route needs {what}, not a {identity.kind} token")
     return identity
+
+
+def require_server(identity: Identity) -> Identity:
+    return _require(identity, (SERVER,), "a server API key")
 
 
 def require_queue_access(identity: Identity) -> Identity:
     """The encode queue's routes: a server API key or a queue token."""
-    if identity.kind == ANONYMOUS:
-        raise AuthError(401, "unauthorized", "Missing credential: send a server API key or a queue token")
-    if identity.kind not in (SERVER, QUEUE):
-        raise AuthError(403, "server_key_required",
-                        "The encode queue needs a server API key or a queue token, not a user token")
-    return identity
+    return _require(identity, (SERVER, QUEUE), "a server API key or a queue token")

@@ -6,18 +6,16 @@ return JS-shaped objects; this module turns those into `StoredObject`s and bytes
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
 @dataclass(frozen=True)
 class StoredObject:
-    key: str
     size: int
     etag: str
     http_etag: str
     content_type: str | None = None
-    custom_metadata: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
 
 
@@ -38,10 +36,8 @@ def _plain(value: Any) -> dict:
 
 def _meta(obj: Any, body: bytes | None = None) -> StoredObject:
     http = _plain(getattr(obj, "httpMetadata", None))
-    return StoredObject(key=obj.key, size=int(obj.size), etag=obj.etag, http_etag=obj.httpEtag,
-                        content_type=http.get("contentType"),
-                        custom_metadata={str(k): str(v) for k, v in _plain(getattr(obj, "customMetadata", None)).items()},
-                        body=body)
+    return StoredObject(size=int(obj.size), etag=obj.etag, http_etag=obj.httpEtag,
+                        content_type=http.get("contentType"), body=body)
 
 
 async def get_bytes(bucket: Any, key: str) -> StoredObject | None:
@@ -69,7 +65,3 @@ async def put_bytes(bucket: Any, key: str, data: bytes, *, content_type: str | N
         options["onlyIf"] = {"etagDoesNotMatch": "*"}
     obj = await bucket.put(key, data, **options)
     return None if obj is None else _meta(obj)
-
-
-async def delete(bucket: Any, key: str) -> None:
-    await bucket.delete(key)

@@ -2,7 +2,8 @@
 
 The object is a thin RPC shell over `encode_queue.store.QueueStore`: each method is synchronous SQL
 with no `await` before its change is made, so calls never interleave. Answers are plain dicts:
-`{"job": row}`, `{"jobs": [...], "total": n}`, or `{"error": code}` for what the queue refuses.
+`{"job": row}`, `{"jobs": [...], "total": n}`, or `refusals.refusal(code)` for what the queue refuses
+(the route answers it by `refusals.HTTP`).
 
 Its alarm puts back jobs whose lease ran out, at the earliest expiry. Every call also sweeps first,
 so the alarm only makes the change visible without waiting for the next call. The object does no
@@ -18,6 +19,7 @@ from workers import DurableObject
 from bindings.alarm_time import AlarmTime
 from clock import now_ms
 from encode_queue.store import QueueStore, Refused
+from refusals import refusal
 
 
 class EncodeQueue(DurableObject):
@@ -36,7 +38,7 @@ class EncodeQueue(DurableObject):
     async def claim(self, lease_s: int) -> dict:
         job = self.store.claim(secrets.token_hex(8), lease_s, now_ms())
         if job is None:
-            return {"error": "no_jobs"}
+            return refusal("no_jobs")
         await self._expect_expiry(job["lease_expires_at"] * 1000)
         return {"job": job}
 
@@ -59,7 +61,7 @@ class EncodeQueue(DurableObject):
         try:
             self.store.delete(job_id)
         except Refused as refused:
-            return {"error": refused.code}
+            return refusal(refused.code)
         return {"deleted": True}
 
     async def list_jobs(self, status: str, limit: int, offset: int) -> dict:
@@ -83,7 +85,7 @@ class EncodeQueue(DurableObject):
         try:
             return {"job": change(now_ms())}
         except Refused as refused:
-            return {"error": refused.code}
+            return refusal(refused.code)
 
     async def _leased(self, change) -> dict:
         answer = self._answer(change)

@@ -14,10 +14,11 @@ import json
 import logging
 from typing import Any
 
+from backoff import backoff_ms
 from bindings.alarm_time import AlarmTime
 from bindings.do_sql import execute, rows
 from clock import now_ms
-from jobs.followups import SYNC_BACKOFF_BASE_S, SYNC_BACKOFF_MAX_S, backoff_ms
+from jobs.followups import SYNC_BACKOFF_BASE_S, SYNC_BACKOFF_MAX_S
 from outbound import first_line
 from storage import user_db
 

@@ -117,6 +117,3 @@ class UserJobs(DurableObject):
         page = found[:limit]
         next_cursor = encode_cursor(page[-1]["created_ms"], page[-1]["job_id"]) if len(found) > limit else None
         return {"jobs": [json.loads(r["body"]) for r in page], "next_cursor": next_cursor}
-
-    async def count(self) -> int:
-        return int(rows(self.sql, "SELECT COUNT(*) AS n FROM jobs")[0]["n"])

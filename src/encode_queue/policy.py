@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import backoff
+
 DEFAULT_QUEUE = "default"
 QUEUE_NAME_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 
@@ -29,6 +31,4 @@ LEASE_EXPIRED = "lease expired"
 def backoff_s(attempts: int) -> int:
     """Seconds a failed job waits before it may be claimed again, after its `attempts`-th failure:
     5, 10, 20, ... capped at 300 (so a poison job cannot keep workers busy)."""
-    if attempts <= 0:
-        return 0
-    return min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** min(attempts - 1, 16))
+    return int(backoff.backoff_s(BACKOFF_BASE_S, attempts, BACKOFF_MAX_S))

@@ -43,7 +43,8 @@ _END_LEASE = """status = CASE WHEN attempts + 1 >= max_attempts THEN 'dead' ELSE
 
 
 class Refused(Exception):  # noqa: N818 - reads as what happened
-    """The queue cannot do what was asked; `code` is the API error code (the route picks the status)."""
+    """The queue cannot do what was asked; `code` is a key of `refusals.HTTP` (the object answers it
+    as `refusals.refusal(code)`)."""
 
     def __init__(self, code: str) -> None:
         super().__init__(code)

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from urllib.parse import quote
+
+from clock import iso_ms
+from jobs.followups import DONE, FollowUp
 
 PENDING, PROCESSING, COMPLETE, ERROR, CANCELLED = "pending", "processing", "complete", "error", "cancelled"
 STATUSES = (PENDING, PROCESSING, COMPLETE, ERROR, CANCELLED)
 TERMINAL = frozenset({COMPLETE, ERROR, CANCELLED})
-
-
-def iso(ms: int | None) -> str | None:
-    """Epoch milliseconds as ISO 8601 UTC with a Z."""
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def output_key_for(job_type: str, job_id: str) -> str:
@@ -50,21 +45,15 @@ class JobRecord:
     submit_attempts: int = 0
     next_submit_ms: int = 0
     submit_waiting: int = 0  # a submission failed and is being retried (the status says so)
-    # Follow-ups the alarm owes (see jobs/followups.py), each with its own failures and retry time.
-    runpod_cancel_pending: int = 0
-    cancel_failures: int = 0
-    cancel_retry_ms: int = 0
-    index_pending: int = 0  # the user's job index has not seen the latest state yet
-    index_failures: int = 0
-    index_retry_ms: int = 0
+    # Follow-ups the alarm owes (jobs/followups.py): RunPod's cancel, and the user's job index, which
+    # has not seen the latest state while `index` is pending.
+    cancel: FollowUp = field(default=DONE)
+    index: FollowUp = field(default=DONE)
     version: int = 0  # bumped on every save, so the index can drop snapshots that arrive late
 
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL
-
-    def as_row(self) -> dict:
-        return asdict(self)
 
     def index_entry(self) -> dict:
         """What the user's job index keeps: the status body plus what it sorts and filters on, and what
@@ -89,12 +78,12 @@ class JobRecord:
         """`GET /api/export/status/{id}`: optional fields only where API.md says they appear."""
         body: dict = {"job_id": self.job_id, "type": self.type, "status": self.status, "progress": self.progress,
                       "project_id": self.project_id, "input_key": self.input_key,
-                      "created_at": iso(self.created_ms), "updated_at": iso(self.updated_ms),
+                      "created_at": iso_ms(self.created_ms), "updated_at": iso_ms(self.updated_ms),
                       **self._outcome_fields()}
         if self.started_ms is not None:
-            body["started_at"] = iso(self.started_ms)
+            body["started_at"] = iso_ms(self.started_ms)
         if self.completed_ms is not None:
-            body["completed_at"] = iso(self.completed_ms)
+            body["completed_at"] = iso_ms(self.completed_ms)
         return body
 
     def status_message(self) -> dict:

@@ -5,7 +5,9 @@ store keeps it in memory from the first read on and writes every save through. A
 callback and an alarm each read the record several times (every follow-up reads it again after each
 `await`); from memory those reads cost a copy instead of a SQL query and a row conversion.
 Each `load` returns a fresh copy, so a caller that changes a record and does not save it changes
-nothing.
+nothing (its follow-ups are immutable values, so a shallow copy is a whole one).
+
+A follow-up field `f` is stored as three columns, `f_pending`, `f_failures` and `f_retry_ms`.
 """
 
 from __future__ import annotations
@@ -14,11 +16,34 @@ from dataclasses import fields, replace
 from typing import Any
 
 from bindings.do_sql import execute, one_or_none, rows
+from jobs.followups import FollowUp
 from jobs.model import JobRecord
 
-_COLUMNS = [f.name for f in fields(JobRecord)]
-_TYPES = {f.name: ("INTEGER" if f.type in ("int", "int | None") else "TEXT") for f in fields(JobRecord)}
+_FOLLOW_UPS = tuple(f.name for f in fields(JobRecord) if f.type == "FollowUp")
+_PLAIN = tuple(f.name for f in fields(JobRecord) if f.name not in _FOLLOW_UPS)
+_TYPES = {f.name: ("INTEGER" if f.type in ("int", "int | None") else "TEXT") for f in fields(JobRecord)
+          if f.name in _PLAIN}
+_TYPES.update({f"{name}_{part}": "INTEGER" for name in _FOLLOW_UPS for part in ("pending", "failures", "retry_ms")})
+_COLUMNS = tuple(_TYPES)
+_INSERT = (f"INSERT OR REPLACE INTO job (id, {', '.join(_COLUMNS)}) "  # noqa: S608 - the record's own field names
+           f"VALUES (1, {', '.join('?' for _ in _COLUMNS)})")
 _UNREAD = object()  # the record has not been read from storage yet in this object's life
+
+
+def to_row(job: JobRecord) -> list:
+    """The record as the values of `_COLUMNS`, in order."""
+    values = [getattr(job, name) for name in _PLAIN]
+    for name in _FOLLOW_UPS:
+        follow_up = getattr(job, name)
+        values += [int(follow_up.pending), follow_up.failures, follow_up.retry_ms]
+    return values
+
+
+def from_row(row: dict) -> JobRecord:
+    plain = {name: row[name] for name in _PLAIN if row.get(name) is not None}
+    follow_ups = {name: FollowUp(bool(row.get(f"{name}_pending") or 0), int(row.get(f"{name}_failures") or 0),
+                                 int(row.get(f"{name}_retry_ms") or 0)) for name in _FOLLOW_UPS}
+    return JobRecord(**plain, **follow_ups)
 
 
 class JobStore:
@@ -29,7 +54,7 @@ class JobStore:
         # DDL only for a new object or a record written by an older version.
         existing = {r["name"] for r in rows(sql, "SELECT name FROM pragma_table_info('job')")}
         if not existing:
-            columns = ", ".join(f"{name} {_TYPES[name]}" for name in _COLUMNS)
+            columns = ", ".join(f"{name} {kind}" for name, kind in _TYPES.items())
             execute(sql, f"CREATE TABLE IF NOT EXISTS job (id INTEGER PRIMARY KEY CHECK (id = 1), {columns})")
             return
         for name in _COLUMNS:  # records written by an older version gain new columns
@@ -39,15 +64,10 @@ class JobStore:
     def load(self) -> JobRecord | None:
         if self._record is _UNREAD:
             row = one_or_none(self._sql, "SELECT * FROM job WHERE id = 1")
-            self._record = None if row is None else JobRecord(
-                **{k: row[k] for k in _COLUMNS if row.get(k) is not None})
+            self._record = None if row is None else from_row(row)
         return None if self._record is None else replace(self._record)
 
     def save(self, job: JobRecord) -> None:
         job.version += 1
-        row = job.as_row()
-        names = ", ".join(_COLUMNS)
-        marks = ", ".join("?" for _ in _COLUMNS)
-        execute(self._sql, f"INSERT OR REPLACE INTO job (id, {names}) VALUES (1, {marks})",  # noqa: S608
-                *[row[k] for k in _COLUMNS])
+        execute(self._sql, _INSERT, *to_row(job))
         self._record = replace(job)

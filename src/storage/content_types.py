@@ -16,19 +16,18 @@ from urllib.parse import quote
 from security_headers import NOSNIFF
 
 DEFAULT_TYPE = "application/octet-stream"
-# Exact types an upload may have, besides any video/*.
-_UPLOAD_EXACT = frozenset({
-    "image/png", "image/jpeg", "image/webp", "image/gif", "image/avif",
-    "application/vnd.sqlite3", "application/x-sqlite3", DEFAULT_TYPE,
-})
+# The raster images the frontend shows: uploaded, and served inline like video/*.
 _INLINE_IMAGES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif", "image/avif"})
+# Exact types an upload may have, besides any video/*.
+_UPLOAD_EXACT = _INLINE_IMAGES | {"application/vnd.sqlite3", "application/x-sqlite3", DEFAULT_TYPE}
 # The type an upload URL is bound to when the request names none, by the key's extension.
-_BY_EXTENSION = {
+BY_EXTENSION = {
     "mp4": "video/mp4", "m4v": "video/x-m4v", "mov": "video/quicktime", "webm": "video/webm",
     "mkv": "video/x-matroska", "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg",
     "webp": "image/webp", "gif": "image/gif", "avif": "image/avif",
     "sqlite": "application/vnd.sqlite3", "sqlite3": "application/vnd.sqlite3", "db": "application/vnd.sqlite3",
 }
+UPLOAD_TYPES_TEXT = ", ".join(["video/*", *sorted(_UPLOAD_EXACT)])
 # RFC 9110 token characters: what a type and a subtype are made of.
 MIME_CHARS = r"[A-Za-z0-9!#$&^_.+-]+"
 _ESSENCE = re.compile(rf"[ \t]*({MIME_CHARS})/({MIME_CHARS})[ \t]*(?:;.*)?", re.DOTALL)
@@ -58,7 +57,7 @@ def upload_type(requested: str | None, key: str) -> str:
     if requested is None:
         name = file_name(key)
         extension = name.rpartition(".")[2].lower() if "." in name else ""
-        return _BY_EXTENSION.get(extension, DEFAULT_TYPE)
+        return BY_EXTENSION.get(extension, DEFAULT_TYPE)
     ctype = essence(requested)
     if ctype is None or not is_upload_type(ctype):
         raise TypeNotAllowed(f"content_type {requested!r} is not accepted; uploads may be {UPLOAD_TYPES_TEXT}")
@@ -82,18 +81,23 @@ def file_name(key: str) -> str:
 
 
 def disposition(key: str, inline: bool) -> str:
-    """A Content-Disposition with a safe ASCII `filename` and the real name in `filename*` (RFC 6266)."""
+    """A Content-Disposition with a safe ASCII `filename` (at most 150 characters) and the real name in
+    `filename*` (RFC 6266)."""
     name = file_name(key)
     ascii_name = re.sub(r"[^A-Za-z0-9._ -]", "_", name)[:150].strip() or "download"
-    encoded = quote(name[:150], safe="")
+    encoded = quote(name, safe="")
     return f"{'inline' if inline else 'attachment'}; filename=\"{ascii_name}\"; filename*=UTF-8''{encoded}"
 
 
 def object_headers(key: str, stored_type: str | None) -> dict[str, str]:
-    """The headers an object response carries whatever its status: type, nosniff, CSP, disposition."""
+    """The headers an object response carries whatever its status: type, nosniff, CSP, disposition.
+
+    A stored type uploads may not have (an object stored before these rules, or by another way in) is
+    served as opaque bytes: a `text/javascript` object must not be a script `<script src>` can load."""
     inline = is_inline(stored_type)
+    served = stored_type if stored_type and is_upload_type(essence(stored_type) or "") else DEFAULT_TYPE
     return {
-        "Content-Type": stored_type or DEFAULT_TYPE,
+        "Content-Type": served,
         **NOSNIFF,
         "Content-Security-Policy": INLINE_CSP if inline else ATTACHMENT_CSP,
         "Content-Disposition": disposition(key, inline),

@@ -30,6 +30,8 @@ def object_url(settings: Settings, base_url: str, full_key: str, method: str, ex
     """
     if not 1 <= expires_in <= MAX_EXPIRES_S:
         raise ValueError(f"expires_in must be between 1 and {MAX_EXPIRES_S}")
+    if (method.upper() == "PUT") != (content_type is not None):
+        raise ValueError("a PUT URL is bound to a content type, and only a PUT URL is")
     expires_at = datetime.fromtimestamp(int(now) + expires_in, tz=UTC)
     if s3_configured(settings):
         url = sigv4.presign_url(

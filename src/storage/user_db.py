@@ -16,13 +16,14 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import backoff
 from bindings import r2
 from bindings.sql import Connection, connect
+from jobs.model import COMPLETE, TERMINAL
 from storage import schema
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 40
-TERMINAL = ("complete", "error", "cancelled")
 # Python 3.11+ exposes sqlite3_(de)serialize when SQLite was built with it; otherwise use a temp file.
 HAS_SERIALIZE = hasattr(sqlite3.Connection, "serialize")
 
@@ -102,7 +103,7 @@ async def modify(bucket: Any, user_id: str, change: Callable[[Connection], Await
         if written is not None:
             return result
         # Someone else wrote first: back off a little (jittered, so writers spread out) and re-apply.
-        await asyncio.sleep(random.uniform(0, min(0.5, 0.01 * 2 ** min(attempt, 6))))  # noqa: S311
+        await asyncio.sleep(random.uniform(0, backoff.backoff_s(0.02, attempt, 0.5)))  # noqa: S311
     raise TooMuchContention(f"gave up writing the database of user {user_id} after {max_attempts} attempts")
 
 
@@ -146,7 +147,7 @@ async def _record(db: Connection, job: dict) -> None:
         await db.execute("""UPDATE export_jobs SET project_id=?, type=?, status=?, progress=?, input_key=?,
             output_key=?, runpod_job_id=?, error=?, created_at=?, updated_at=?, completed_at=? WHERE id=?""",
                          values[1:] + (job["job_id"],))
-    if job["status"] == "complete":
+    if job["status"] == COMPLETE:
         await db.execute("""INSERT OR IGNORE INTO final_videos (project_id, name, video_path, source_type,
             created_at, export_job_id) VALUES (?, ?, ?, ?, ?, ?)""",
                          (job.get("project_id"), f"{job['type'].capitalize()} export {job['job_id'][:8]}",

@@ -161,7 +161,8 @@ class FakeRunPod:
             return JSONResponse({"error": "job not found"}, status_code=404)
         return JSONResponse({"id": runpod_id, "status": "CANCELLED"})
 
-    def _app(self) -> Starlette:
+    def asgi_app(self) -> Starlette:
+        """The endpoint as an ASGI app, for in-process use (httpx.ASGITransport) without a server."""
         return Starlette(routes=[
             Route(f"{ENDPOINT_PATH}/run", self._run, methods=["POST"]),
             Route(f"{ENDPOINT_PATH}/status/{{runpod_id}}", self._status, methods=["GET"]),
@@ -170,7 +171,7 @@ class FakeRunPod:
 
     # -- lifecycle --------------------------------------------------------------------------------
     def up(self) -> FakeRunPod:
-        config = uvicorn.Config(self._app(), host="127.0.0.1", port=self.port, log_level="warning",
+        config = uvicorn.Config(self.asgi_app(), host="127.0.0.1", port=self.port, log_level="warning",
                                 lifespan="off", timeout_graceful_shutdown=1)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)

@@ -70,11 +70,14 @@ def _signed_token(claims: str) -> str:
 # The queue tokens' key, written out here rather than imported: the contract is HMAC-SHA256 of the
 # user-token secret over this label, and a change to it must show up as a failing test.
 QUEUE_KEY = hmac.new(SECRETS["USER_TOKEN_SECRET"].encode(), b"reel-ballers queue token v1", hashlib.sha256).hexdigest()
+# And the `kid` that names the server key that minted one: HMAC-SHA256 of the key over its label, 16 hex digits.
+KID = hmac.new(SERVER_KEY.encode(), b"reel-ballers queue token key id v1", hashlib.sha256).hexdigest()[:16]
 
 
 def queue_token(ttl_s: int = 3600, secret: str = QUEUE_KEY, **claims) -> str:
     now = int(time.time())
-    return jwt.encode({"scope": "queue", "iat": now, "exp": now + ttl_s, **claims}, secret, algorithm="HS256")
+    return jwt.encode({"scope": "queue", "iat": now, "exp": now + ttl_s, "kid": KID, **claims}, secret,
+                      algorithm="HS256")
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -128,6 +131,8 @@ CREDENTIALS = {
     "queue_token_plain_secret": _bearer(queue_token(secret=SECRETS["USER_TOKEN_SECRET"])),
     "user_token_with_scope": _bearer(user_token("alice", scope="queue")),
     "queue_token_with_sub": _bearer(queue_token(sub="alice")),
+    # Minted by a key that is not (or no longer) in API_KEYS.
+    "queue_token_of_a_removed_key": _bearer(queue_token(kid="0123456789abcdef")),
     "valid_key_and_queue_token": {"X-API-Key": SERVER_KEY, **_bearer(queue_token())},
 }
 QUEUE_TOKENS = {"queue_token", "queue_token_and_user_id"}
@@ -135,7 +140,7 @@ BAD = {"malformed_authorization", "empty_bearer", "wrong_key", "wrong_bearer_key
        "token_other_secret", "alg_none_token", "token_sub_newline", "token_exp_1e300", "token_exp_infinity",
        "token_exp_nan", "token_nbf_nan", "token_for_a_year", "valid_key_and_empty_bearer", "valid_key_and_junk_bearer",
        "valid_key_and_valid_token", "expired_queue_token", "queue_token_for_a_day", "queue_token_plain_secret",
-       "user_token_with_scope", "queue_token_with_sub", "valid_key_and_queue_token"}
+       "user_token_with_scope", "queue_token_with_sub", "queue_token_of_a_removed_key", "valid_key_and_queue_token"}
 
 
 def expected(kind: str, ok: int, credential: str) -> int:
@@ -209,7 +214,7 @@ def test_minted_queue_token_works_on_the_queue_only(client: httpx.Client):
     answer = r.json()
     assert set(answer) == {"token", "token_type", "expires_at"} and answer["token_type"] == "Bearer"
     claims = jwt.decode(answer["token"], QUEUE_KEY, algorithms=["HS256"])
-    assert set(claims) == {"scope", "iat", "exp"} and claims["scope"] == "queue"
+    assert set(claims) == {"scope", "iat", "exp", "kid"} and claims["scope"] == "queue" and claims["kid"] == KID
     assert claims["exp"] - claims["iat"] == 600 and abs(claims["iat"] - time.time()) < 60
     assert answer["expires_at"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(claims["exp"]))
     token = _bearer(answer["token"])

@@ -68,6 +68,10 @@ def test_object_headers():
                      "Content-Security-Policy": "sandbox",
                      "Content-Disposition": "inline; filename=\"goal.mp4\"; filename*=UTF-8''goal.mp4"}
     page = ct.object_headers("alice/p.html", "text/html")
-    assert page["Content-Type"] == "text/html" and page["Content-Security-Policy"] == "default-src 'none'; sandbox"
+    # A type uploads may not have is served as opaque bytes: never a script or stylesheet the pages could load.
+    assert page["Content-Type"] == "application/octet-stream"
+    assert page["Content-Security-Policy"] == "default-src 'none'; sandbox"
+    assert ct.object_headers("alice/a.js", "text/javascript; charset=utf-8")["Content-Type"] == "application/octet-stream"
+    assert ct.object_headers("alice/i.png", "image/png")["Content-Type"] == "image/png"
     assert page["Content-Disposition"].startswith("attachment;")
     assert ct.object_headers("alice/x", None)["Content-Type"] == "application/octet-stream"

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from encode_queue import policy
 from encode_queue.store import QueueStore, Refused
+from refusals import HTTP
 from tests.fakes.do_sql import SqlStorage
 
 T0 = 1_700_000_000_000
@@ -26,6 +27,7 @@ def store() -> QueueStore:
 def refused(fn, *args) -> str:
     with pytest.raises(Refused) as caught:
         fn(*args)
+    assert caught.value.code in HTTP  # the object answers it as refusals.refusal(code)
     return caught.value.code
 
 

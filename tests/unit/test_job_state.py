@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from clock import iso_ms as iso
 from jobs.callbacks import InvalidCallback, Update, from_runpod_status, parse_callback
-from jobs.model import COMPLETE, ERROR, PENDING, PROCESSING, JobRecord, iso
+from jobs.model import COMPLETE, ERROR, PENDING, PROCESSING, JobRecord
 from jobs.state import apply, finish, start_processing
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from jobs.followups import FollowUp
 from jobs.model import JobRecord
 from jobs.store import JobStore
 from tests.fakes.do_sql import SqlStorage
@@ -49,7 +50,21 @@ def test_a_table_written_by_an_older_version_gains_the_new_columns():
              "status) VALUES (1, 'j1', 'u', 'overlay', 1, 'in.mp4', 'o.mp4', '{}', 'http://w', 'processing')")
     store = JobStore(sql)
     job = store.load()
-    assert job.status == "processing" and job.progress == 0 and job.index_pending == 0
-    job.index_pending = 1
+    assert job.status == "processing" and job.progress == 0 and not job.index.pending
+    job.index = job.index.requested()
     store.save(job)
-    assert JobStore(sql).load().index_pending == 1
+    assert JobStore(sql).load().index.pending
+
+
+def test_follow_ups_survive_a_rebuilt_object_and_copies_never_share_them():
+    sql = SqlStorage()
+    store = JobStore(sql)
+    job = record()
+    job.cancel = job.cancel.requested().failed(5000)
+    job.index = FollowUp().requested_by(7000)
+    store.save(job)
+    again = JobStore(sql).load()
+    assert again.cancel == FollowUp(True, 1, 5000 + 1000) and again.index == FollowUp(True, 0, 7000)
+    copy = store.load()
+    copy.index = copy.index.deferred(9000)  # a change to a loaded copy, not saved
+    assert store.load().index.retry_ms == 7000

@@ -30,35 +30,37 @@ def refusal(call, *args) -> tuple[int, str]:
 
 
 def queue_token(ttl_s: int = 600) -> str:
-    return queue_tokens.mint(SECRET, ttl_s, time.time())[0]
+    return queue_tokens.mint(SECRET, ttl_s, time.time(), KEY)[0]
 
 
 def test_round_trip_claims_and_expiry():
-    token, expires = queue_tokens.mint(SECRET, 600, NOW)
+    token, expires = queue_tokens.mint(SECRET, 600, NOW, KEY)
     assert expires.timestamp() == NOW + 600
-    queue_tokens.verify(SECRET, token, NOW + 100)
+    queue_tokens.verify(SECRET, token, NOW + 100, [KEY])
     claims = jwt.decode(token, queue_tokens.signing_key(SECRET), algorithms=["HS256"], options={"verify_exp": False})
-    assert claims == {"scope": "queue", "iat": NOW, "exp": NOW + 600}  # no sub: it acts for no user
-    queue_tokens.verify(SECRET, token, NOW + 600 + hs256.LEEWAY_S)  # the last moment it is good
+    # No sub: it acts for no user. kid: the key that minted it, which must stay in API_KEYS.
+    assert claims == {"scope": "queue", "iat": NOW, "exp": NOW + 600, "kid": queue_tokens.key_id(KEY)}
+    assert KEY not in claims["kid"] and len(claims["kid"]) == 16
+    queue_tokens.verify(SECRET, token, NOW + 600 + hs256.LEEWAY_S, [KEY])  # the last moment it is good
     with pytest.raises(queue_tokens.InvalidToken, match="expired"):
-        queue_tokens.verify(SECRET, token, NOW + 600 + hs256.LEEWAY_S + 0.001)
+        queue_tokens.verify(SECRET, token, NOW + 600 + hs256.LEEWAY_S + 0.001, [KEY])
     with pytest.raises(queue_tokens.InvalidToken):
-        queue_tokens.verify("another-secret-0123456789abcdef0123", token, NOW + 100)
+        queue_tokens.verify("another-secret-0123456789abcdef0123", token, NOW + 100, [KEY])
 
 
 @pytest.mark.parametrize("ttl_s", [0, 59, 12 * 3600 + 1, 7 * 24 * 3600])
 def test_ttl_bounds(ttl_s):
     with pytest.raises(ValueError, match="ttl_s"):
-        queue_tokens.mint(SECRET, ttl_s, NOW)
+        queue_tokens.mint(SECRET, ttl_s, NOW, KEY)
 
 
 def test_ttl_bounds_are_inclusive_and_longer_exp_is_refused_whoever_minted():
     for ttl_s in (60, 12 * 3600):
-        queue_tokens.verify(SECRET, queue_tokens.mint(SECRET, ttl_s, NOW)[0], NOW)
+        queue_tokens.verify(SECRET, queue_tokens.mint(SECRET, ttl_s, NOW, KEY)[0], NOW, [KEY])
     # Signed with the right key, but good for a day: more than any queue token may live.
     day = jwt.encode({"scope": "queue", "exp": NOW + 24 * 3600}, queue_tokens.signing_key(SECRET), algorithm="HS256")
     with pytest.raises(queue_tokens.InvalidToken, match="exp"):
-        queue_tokens.verify(SECRET, day, NOW)
+        queue_tokens.verify(SECRET, day, NOW, [KEY])
 
 
 def test_the_signing_key_is_derived_not_the_secret():
@@ -73,7 +75,7 @@ def test_a_queue_token_is_never_a_user_token():
         tokens.verify(SECRET, token, time.time())
     # Even a verifier handed the queue key by mistake refuses it: the scope claim alone is enough,
     # and a queue token checked (and remembered) as such is not found by a user-token lookup.
-    queue_tokens.verify(SECRET, token, time.time())
+    queue_tokens.verify(SECRET, token, time.time(), [KEY])
     with pytest.raises(tokens.ScopedToken):
         tokens.verify(queue_tokens.signing_key(SECRET), token, time.time())
 
@@ -82,12 +84,13 @@ def test_a_user_token_is_never_a_queue_token():
     user, _ = tokens.mint(SECRET, "alice", 600, time.time())
     assert tokens.verify(SECRET, user, time.time()) == "alice"  # remembered as a user token
     with pytest.raises(queue_tokens.InvalidToken):
-        queue_tokens.verify(SECRET, user, time.time())
+        queue_tokens.verify(SECRET, user, time.time(), [KEY])
     # A user-shaped token signed with the queue key is refused by both.
     odd = jwt.encode({"sub": "alice", "exp": int(time.time()) + 600}, queue_tokens.signing_key(SECRET), algorithm="HS256")
-    for verify in (tokens.verify, queue_tokens.verify):
-        with pytest.raises(tokens.InvalidToken):
-            verify(SECRET, odd, time.time())
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify(SECRET, odd, time.time())
+    with pytest.raises(tokens.InvalidToken):
+        queue_tokens.verify(SECRET, odd, time.time(), [KEY])
 
 
 @pytest.mark.parametrize("claims", [
@@ -106,7 +109,7 @@ def test_user_tokens_with_any_scope_claim_are_refused(claims):
 def test_scoped_tokens_signed_with_the_plain_secret_are_refused(claims):
     token = jwt.encode({"exp": int(time.time()) + 600, **claims}, SECRET, algorithm="HS256")
     with pytest.raises(queue_tokens.InvalidToken):
-        queue_tokens.verify(SECRET, token, time.time())
+        queue_tokens.verify(SECRET, token, time.time(), [KEY])
     assert refusal(who, {"Authorization": f"Bearer {token}"}) == (401, "unauthorized")
 
 
@@ -115,7 +118,7 @@ def test_scoped_tokens_signed_with_the_plain_secret_are_refused(claims):
 def test_queue_tokens_need_exact_claims(claims):
     token = jwt.encode({"exp": int(time.time()) + 600, **claims}, queue_tokens.signing_key(SECRET), algorithm="HS256")
     with pytest.raises(queue_tokens.InvalidToken):
-        queue_tokens.verify(SECRET, token, time.time())
+        queue_tokens.verify(SECRET, token, time.time(), [KEY])
 
 
 def test_identity_of_each_kind():
@@ -132,8 +135,8 @@ def test_identity_of_each_kind():
 
 
 def test_bad_queue_tokens_are_401():
-    expired = queue_tokens.mint(SECRET, 60, time.time() - 3600)[0]
-    other = queue_tokens.mint("another-secret-0123456789abcdef0123", 600, time.time())[0]
+    expired = queue_tokens.mint(SECRET, 60, time.time() - 3600, KEY)[0]
+    other = queue_tokens.mint("another-secret-0123456789abcdef0123", 600, time.time(), KEY)[0]
     for token in (expired, other, queue_token()[:-2]):
         assert refusal(who, {"Authorization": f"Bearer {token}"}) == (401, "unauthorized")
     # One credential per request, a queue token included.
@@ -158,19 +161,36 @@ def test_route_rules_for_a_queue_token():
 
 
 def test_remembered_queue_tokens_answer_as_a_full_check():
-    token, _ = queue_tokens.mint(SECRET, 600, NOW)
+    token, _ = queue_tokens.mint(SECRET, 600, NOW, KEY)
     for now in (NOW - hs256.LEEWAY_S - 1, NOW, NOW + 630, NOW + 631, NOW - 5):
         outcomes = []
         for _ in range(2):  # the second time from the cache, when the first passed
             try:
-                queue_tokens.verify(SECRET, token, now)
+                queue_tokens.verify(SECRET, token, now, [KEY])
                 outcomes.append("ok")
             except queue_tokens.InvalidToken as exc:
                 outcomes.append(str(exc))
         hs256._VERIFIED.clear()
         try:
-            queue_tokens.verify(SECRET, token, now)
+            queue_tokens.verify(SECRET, token, now, [KEY])
             fresh = "ok"
         except queue_tokens.InvalidToken as exc:
             fresh = str(exc)
         assert outcomes == [fresh, fresh], now
+
+
+def test_removing_the_key_that_minted_a_token_voids_it():
+    token = queue_tokens.mint(SECRET, 600, NOW, KEY)[0]
+    queue_tokens.verify(SECRET, token, NOW, ["another-key", KEY])
+    for keys_now in (["another-key"], []):
+        with pytest.raises(queue_tokens.InvalidToken, match="no longer valid"):
+            queue_tokens.verify(SECRET, token, NOW, keys_now)
+
+
+def test_the_user_token_secret_alone_cannot_make_a_queue_token():
+    # A backend that mints user tokens offline holds USER_TOKEN_SECRET, but no API key.
+    key = queue_tokens.signing_key(SECRET)
+    for kid in (None, "", "0" * 16, queue_tokens.key_id("guessed-key")):
+        claims = {"scope": "queue", "iat": int(NOW), "exp": int(NOW) + 600, **({"kid": kid} if kid is not None else {})}
+        with pytest.raises(queue_tokens.InvalidToken):
+            queue_tokens.verify(SECRET, jwt.encode(claims, key, algorithm="HS256"), NOW, [KEY])

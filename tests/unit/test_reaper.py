@@ -4,6 +4,7 @@ group it started behind (the reaper's part of scripts/dev, without a Worker)."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -78,15 +79,21 @@ def test_a_supervisor_killed_with_sigkill_leaves_no_group_behind():
 
 
 def test_the_reaper_ends_nothing_when_the_supervisor_ended_its_groups_itself():
-    # A normal exit closes the pipe too: the reaper must then leave at once, having nothing to do.
+    # A normal exit closes the pipe too: the reaper must then leave at once, and leave alone a group it
+    # was told to forget (here one still running, as a pgid the kernel handed out again would be).
     code = ("import json, subprocess; from dev_runtime import reaper\n"
-            "p = subprocess.Popen(['sleep', '300'], start_new_session=True); reaper.watch(p.pid)\n"
-            "p.kill(); p.wait(); reaper.forget(p.pid)\n"
-            "print(json.dumps(reaper._link.proc.pid))\n")
+            "p = subprocess.Popen(['sleep', '300'], start_new_session=True, stdout=subprocess.DEVNULL,\n"
+            "                     stderr=subprocess.DEVNULL); reaper.watch(p.pid)\n"
+            "reaper.forget(p.pid)\n"
+            "print(json.dumps([reaper._link.proc.pid, p.pid]))\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
-    reaper_pid = json.loads(done.stdout)
-    wait_for(lambda: not group_alive(reaper_pid), 10, "the reaper exits at end of file")
+    reaper_pid, kept = json.loads(done.stdout)
+    try:
+        wait_for(lambda: not group_alive(reaper_pid), 10, "the reaper exits at end of file")
+        assert group_alive(kept), "the reaper ended a group it had been told to forget"
+    finally:
+        os.killpg(kept, signal.SIGKILL)
 
 
 def test_the_pipes_write_end_reaches_no_child():

@@ -1,4 +1,4 @@
-"""The aiosqlite-shaped shim gives the same answers over sqlite3 and over Durable Object SQL."""
+"""The aiosqlite-shaped shim over sqlite3: dict rows, a cursor read in steps, commit and rollback."""
 
 from __future__ import annotations
 
@@ -7,27 +7,21 @@ import sqlite3
 import pytest
 
 from bindings.sql import connect
-from tests.fakes.do_sql import SqlStorage
 
 
-@pytest.fixture(params=["sqlite3", "durable_object"])
-def target(request):
-    if request.param == "sqlite3":
-        conn = sqlite3.connect(":memory:")
-        yield conn
-        conn.close()
-    else:
-        sql = SqlStorage()
-        yield sql
-        sql.close()
+@pytest.fixture
+def conn():
+    conn = sqlite3.connect(":memory:")
+    yield conn
+    conn.close()
 
 
-async def test_same_answers_on_both_backends(target):
-    async with connect(target) as db:
+async def test_rows_are_dicts_and_the_cursor_reads_in_steps(conn):
+    async with connect(conn) as db:
         await db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, flag INTEGER, data BLOB)")
-        cur = await db.execute("INSERT INTO t (name, flag, data) VALUES (?, ?, ?)", ("a", True, b"\x01\x02"))
-        assert cur.rowcount == 1 and cur.lastrowid == 1
-        await db.executemany("INSERT INTO t (name, flag) VALUES (?, ?)", [("b", False), ("c", 1)])
+        await db.execute("INSERT INTO t (name, flag, data) VALUES (?, ?, ?)", ("a", True, b"\x01\x02"))
+        for name, flag in (("b", False), ("c", 1)):
+            await db.execute("INSERT INTO t (name, flag) VALUES (?, ?)", (name, flag))
         await db.commit()
         rows = await (await db.execute("SELECT id, name, flag, data FROM t ORDER BY id")).fetchall()
         assert rows == [{"id": 1, "name": "a", "flag": 1, "data": b"\x01\x02"},
@@ -37,3 +31,14 @@ async def test_same_answers_on_both_backends(target):
         assert await cur.fetchone() == {"name": "b"}
         assert await cur.fetchall() == [{"name": "c"}]
         assert await cur.fetchone() is None
+        assert await (await db.execute("UPDATE t SET flag = 0")).fetchall() == []
+
+
+async def test_an_error_inside_rolls_back(conn):
+    conn.execute("CREATE TABLE t (name TEXT)")
+    conn.commit()
+    with pytest.raises(RuntimeError):
+        async with connect(conn) as db:
+            await db.execute("INSERT INTO t (name) VALUES (?)", ("lost",))
+            raise RuntimeError("boom")
+    assert conn.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 0

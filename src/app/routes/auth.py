@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.deps import get_settings
@@ -14,8 +14,9 @@ from app.json_route import BoundedJsonRoute
 from app.responses import INVALID_USER_ID, errors
 from app.security import server_identity
 from auth import queue_tokens, tokens
-from auth.identity import Identity
+from auth.identity import Identity, presented_api_key
 from bounds import USER_ID_PATTERN, anchored, integer
+from clock import iso
 from settings import Settings
 
 router = APIRouter(prefix="/api/auth", tags=["auth"], route_class=BoundedJsonRoute)
@@ -45,7 +46,7 @@ class TokenResponse(BaseModel):
 
 
 def _answer(token: str, expires: datetime) -> TokenResponse:
-    return TokenResponse(token=token, expires_at=expires.isoformat().replace("+00:00", "Z"))
+    return TokenResponse(token=token, expires_at=iso(expires))
 
 
 @router.post("/token", response_model=TokenResponse, summary="Mint a user token (server API key only)",
@@ -60,7 +61,10 @@ async def mint_token(body: TokenRequest, _: Identity = Depends(server_identity),
              description="What the /add-jobs/ and /view-jobs/ pages keep instead of the key (API.md \"Queue "
                          "tokens\"). The body may be empty or `{}` (1 h).",
              responses=errors(401, 403, 422, 500, json_body=True, notes=_MINT_ERRORS))
-async def mint_queue_token(body: QueueTokenRequest | None = None, _: Identity = Depends(server_identity),
+async def mint_queue_token(request: Request, body: QueueTokenRequest | None = None,
+                           _: Identity = Depends(server_identity),
                            settings: Settings = Depends(get_settings)) -> TokenResponse:
     ttl_s = body.ttl_s if body is not None else queue_tokens.DEFAULT_TTL_S
-    return _answer(*queue_tokens.mint(settings.secret("USER_TOKEN_SECRET"), ttl_s, time.time()))
+    # The token names the key that minted it, and counts only while that key is in API_KEYS.
+    api_key = presented_api_key(request.headers.get)
+    return _answer(*queue_tokens.mint(settings.secret("USER_TOKEN_SECRET"), ttl_s, time.time(), api_key))

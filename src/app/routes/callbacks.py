@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 import bounds
 from app.deps import get_env, get_settings
-from app.errors import ApiError
+from app.errors import ApiError, raise_refusal
 from app.jobs_access import job_stub, plain
 from app.json_route import BoundedJsonRoute, require_json
 from app.openapi import BOUNDED_JSON_REF
@@ -16,6 +16,7 @@ from app.responses import JSON_BODY_400, errors
 from app.schemas import CallbackReceived
 from auth import callback_sig
 from jobs.callbacks import ERROR_MAX, MESSAGE_MAX, RUNPOD_STATUSES, WORKER_STATUSES
+from refusals import refused
 from settings import Settings
 from storage.keys import MAX_KEY_BYTES
 
@@ -73,12 +74,8 @@ async def _handle(request: Request, job_id: str, sig: str | None, settings: Sett
     except bounds.JsonRejected as exc:
         raise ApiError(400, str(exc), exc.code) from None
     answer = plain(await job_stub(get_env(request), job_id).callback(body))
-    if answer.get("error") == "not_found":
-        raise ApiError(404, "Unknown job", "not_found")
-    if answer.get("error") == "invalid":
-        loc = ["body", answer["field"]] if answer.get("field") else ["body"]
-        raise ApiError(422, f"Invalid callback: {answer['message']}", "validation_error",
-                       details=[{"loc": loc, "msg": answer["message"], "type": "value_error"}])
+    if refused(answer):
+        raise_refusal(answer)
     return answer
 
 

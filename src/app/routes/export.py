@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from app.deps import get_env, get_settings, public_base_url
-from app.errors import ApiError
+from app.errors import ApiError, raise_refusal
 from app.jobs_access import index_stub, job_stub, plain, tell_index
 from app.json_route import BoundedJsonRoute
 from app.responses import errors
@@ -24,11 +24,12 @@ from bounds import JOB_ID_PATTERN, anchored, parse_json
 from clock import now_ms
 from jobs.model import STATUSES, output_key_for
 from jobs.params import EXPORT_TYPES, START_MODELS, StartBody
+from refusals import refusal, refused
 from settings import Settings
 from storage import keys, urls
 
 router = APIRouter(prefix="/api/export", tags=["export jobs"], route_class=BoundedJsonRoute)
-ExportType = Literal["overlay", "framing", "annotate"]
+ExportType = Literal[EXPORT_TYPES]  # type: ignore[valid-type]
 # The pattern is documentation: an id that cannot be a job's is answered 404 like an unknown one.
 JobId = Annotated[str, Path(description="The job id returned by start",
                             json_schema_extra={"pattern": anchored(JOB_ID_PATTERN)})]
@@ -134,7 +135,7 @@ for _type, _model in START_MODELS.items():
 async def _status(request: Request, job_id: str, user_id: str, export_type: str | None = None) -> Response:
     body = await job_stub(get_env(request), job_id).status(user_id, export_type)
     if body is None:
-        raise ApiError(404, "Unknown job", "not_found")
+        raise_refusal(refusal("not_found"))
     return Response(body, media_type="application/json")
 
 
@@ -187,9 +188,7 @@ def _check_cursor(cursor: str) -> None:
 async def cancel_job(request: Request, job_id: JobId, user_id: str = Depends(current_user)) -> dict:
     env = get_env(request)
     answer = plain(await job_stub(env, job_id).cancel(user_id))
-    if answer.get("error") == "not_found":
-        raise ApiError(404, "Unknown job", "not_found")
-    if answer.get("error") == "already_finished":
-        raise ApiError(409, f"The job is already {answer['job']['status']}", "already_finished", job=answer["job"])
-    await tell_index(env, answer["owner"], answer["index_entry"])
+    if refused(answer):
+        raise_refusal(answer)
+    await tell_index(env, user_id, answer["index_entry"])
     return answer["job"]

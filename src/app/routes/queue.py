@@ -2,7 +2,7 @@
 
 Every route needs a server API key or a queue token (the operator pages' credential, API.md
 "Queue tokens"); a user token is refused. Each queue is one `EncodeQueue` object, named by `?queue=`;
-the routes validate, call the object once and turn its refusals into HTTP errors.
+the routes validate, call the object once and turn its refusals into HTTP errors (`refusals.HTTP`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from app.deps import get_env
-from app.errors import ApiError
+from app.errors import ApiError, raise_refusal
 from app.jobs_access import plain
 from app.json_route import BoundedJsonRoute
 from app.responses import INVALID_USER_ID, errors
@@ -23,9 +23,12 @@ from bounds import DECIMAL_PATTERN, MAX_INT, anchored, read_decimal
 from encode_queue import policy
 from encode_queue.requests import EnqueueBody, EnqueueItem, FailBody
 from encode_queue.rows import STATUSES
+from refusals import refusal, refused
 
 router = APIRouter(prefix="/api/jobs", tags=["encode queue"], route_class=BoundedJsonRoute,
                    dependencies=[Depends(queue_identity)])
+# The one GET that changes something (a claim takes a job): no HEAD there (app.GET_WITHOUT_HEAD).
+CLAIM_PATH = f"{router.prefix}/claim"
 
 QueueName = Annotated[str, Query(alias="queue", pattern=anchored(policy.QUEUE_NAME_PATTERN),
                                  description="Which queue (one object each)")]
@@ -35,14 +38,6 @@ LeaseId = Annotated[str | None, Query(max_length=64, description=(
     "The claim's `lease_id`: when given and no longer current, 409 `lease_lost` and nothing changes"))]
 LeaseSeconds = Annotated[int, Query(ge=policy.MIN_LEASE_S, le=policy.MAX_LEASE_S, description="Lease length in seconds")]
 
-# What the queue's refusals mean over HTTP.
-_REFUSALS = {
-    "not_found": (404, "Unknown job"),
-    "not_started": (404, "The job has not been started (it is pending)"),
-    "not_in_progress": (409, "The job is not in progress"),
-    "lease_lost": (409, "The lease is no longer current: it expired or the job was claimed again"),
-    "not_dead": (409, "Only a dead job can be requeued"),
-}
 _NOTES_HELD = {404: "`not_found`, `not_started` (the job is pending)",
                409: "`lease_lost` (the given lease_id is not the current claim's), `not_in_progress`"}
 
@@ -61,16 +56,20 @@ def _queue(request: Request, name: str) -> Any:
 def _job_id(text: str) -> int:
     value = read_decimal(text)
     if value is None or not 1 <= value <= MAX_INT:
-        raise ApiError(404, "Unknown job", "not_found")
+        raise_refusal(refusal("not_found"))
     return value
 
 
-def _job(answer: Any) -> dict:
+def _answer(answer: Any) -> dict:
+    """The object's answer as a dict, or the HTTP error for its refusal."""
     answer = plain(answer)
-    if "error" in answer:
-        status, message = _REFUSALS[answer["error"]]
-        raise ApiError(status, message, answer["error"])
-    return answer["job"]
+    if refused(answer):
+        raise_refusal(answer)
+    return answer
+
+
+def _job(answer: Any) -> dict:
+    return _answer(answer)["job"]
 
 
 @router.post("", status_code=201, summary="Enqueue one job or up to 1000",
@@ -85,10 +84,7 @@ async def enqueue(request: Request, body: EnqueueBody, queue: QueueName = policy
 
 
 async def _claim(request: Request, queue: str, lease_s: int) -> dict:
-    answer = plain(await _queue(request, queue).claim(lease_s))
-    if answer.get("error") == "no_jobs":
-        raise ApiError(404, "No jobs available", "no_jobs")
-    return answer["job"]
+    return _job(await _queue(request, queue).claim(lease_s))
 
 
 _CLAIM = {"summary": "Claim the oldest available job, with a lease", "response_model": QueueJob,
@@ -167,7 +163,5 @@ async def requeue(request: Request, job_id: JobId, queue: QueueName = policy.DEF
 @router.delete("/{job_id}", summary="Delete a job", response_model=QueueJobDeleted,
                responses=_errors(404, 422, 500, notes={404: "`not_found`"}))
 async def delete_job(request: Request, job_id: JobId, queue: QueueName = policy.DEFAULT_QUEUE) -> dict:
-    answer = plain(await _queue(request, queue).delete(_job_id(job_id)))
-    if "error" in answer:
-        raise ApiError(404, "Unknown job", "not_found")
+    _answer(await _queue(request, queue).delete(_job_id(job_id)))
     return {"message": "Job deleted successfully"}

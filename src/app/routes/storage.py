@@ -14,6 +14,7 @@ from app.json_route import BoundedJsonRoute
 from app.responses import errors
 from app.security import current_user
 from bounds import anchored, integer
+from clock import iso
 from settings import Settings
 from storage import content_types, keys, urls
 
@@ -35,9 +36,10 @@ class UploadUrlRequest(BaseModel):
     content_type: str | None = Field(
         None, max_length=200, pattern=CONTENT_TYPE_PATTERN,
         description=f"The type the upload is bound to: one of {content_types.UPLOAD_TYPES_TEXT} (400 "
-                    "`content_type_not_allowed` otherwise). Absent: guessed from the key's extension "
-                    "(.mp4 video/mp4, .mov, .webm, .mkv, .m4v, .png, .jpg, .webp, .gif, .avif, .sqlite/.db), "
-                    "else application/octet-stream. The PUT must send it (`headers`).")
+                    "`content_type_not_allowed` otherwise), as its `type/subtype` in lower case. Absent: guessed "
+                    "from the key's extension ("
+                    + ", ".join(f".{ext} {ctype}" for ext, ctype in content_types.BY_EXTENSION.items())
+                    + "), else application/octet-stream. The PUT must send exactly `headers`.")
     expires_in: integer(1, urls.MAX_EXPIRES_S) = DEFAULT_EXPIRES_S
 
 
@@ -60,10 +62,6 @@ def _full_key(user_id: str, key: str, for_upload: bool = False) -> str:
 
 
 
-def _iso(dt) -> str:
-    return dt.isoformat().replace("+00:00", "Z")
-
-
 _KEY_400 = {400: "`invalid_key`: the key breaks a key rule"}
 _UPLOAD_400 = {400: "`invalid_key`: the key breaks a key rule; `content_type_not_allowed`: not a type uploads may have"}
 
@@ -80,7 +78,7 @@ async def presigned_url(
 ) -> SignedUrl:
     full_key = _full_key(user_id, key)
     url, expires = urls.object_url(settings, public_base_url(request, settings), full_key, "GET", expires_in, time.time())
-    return SignedUrl(url=url, key=key, expires_at=_iso(expires), method="GET")
+    return SignedUrl(url=url, key=key, expires_at=iso(expires), method="GET")
 
 
 @router.post("/upload-url", response_model=UploadUrl, summary="An upload (PUT) URL for one of the caller's keys",
@@ -99,4 +97,4 @@ async def upload_url(
         raise ApiError(400, str(exc), "content_type_not_allowed") from None
     url, expires = urls.object_url(settings, public_base_url(request, settings), full_key, "PUT", body.expires_in,
                                    time.time(), content_type=bound)
-    return UploadUrl(url=url, key=body.key, expires_at=_iso(expires), method="PUT", headers={"Content-Type": bound})
+    return UploadUrl(url=url, key=body.key, expires_at=iso(expires), method="PUT", headers={"Content-Type": bound})

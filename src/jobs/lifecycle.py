@@ -1,0 +1,254 @@
+"""An export job's whole lifecycle, runtime-free: create, callbacks, cancel, and the alarm's work
+(submission with retries, the watchdog, the timeout, RunPod cancels, index pushes).
+
+`ExportJobState` (durable_objects/export_job.py) is a thin shell over this: it builds the `Ports`
+from the runtime (the object's SQL storage, `workers.fetch`, the user's index object, its
+WebSockets) and sets the alarm to `next_alarm_ms()` after every call. Tests build them from fakes
+and run every rule on CPython.
+
+Crash safety (jobs/followups.py): `create`, `cancel` and `callback` do no outbound I/O; they store
+the record with what it owes and broadcast. `run_due` is the one place that calls out, and every
+call is an `await` during which other events of the object may run (workerd's input gates open), so
+the record is read again after each one before it is changed, and a follow-up is marked done only
+if nothing newer was asked of it meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from backoff import backoff_ms
+from clock import now_ms
+from jobs import deadlines
+from jobs.callbacks import InvalidCallback, from_runpod_status, parse_callback
+from jobs.followups import DONE, INDEX_COALESCE_MS
+from jobs.model import CANCELLED, ERROR, PENDING, PROCESSING, JobRecord
+from jobs.runpod import RunPodClient
+from jobs.state import Outcome, apply, finish, start_processing
+from jobs.store import JobStore
+from jobs.submission import runpod_input
+from outbound import first_line
+from refusals import refusal
+from settings import Settings
+from storage import keys
+
+log = logging.getLogger("reel.export_job")
+
+SUBMIT_MAX_ATTEMPTS = 8
+SUBMIT_TIMEOUT_S = 15.0
+SUBMIT_BACKOFF_MAX_S = 300
+SUBMIT_WAITING_MESSAGE = "Waiting for the GPU service; retrying"
+ANY_VIEWER = "*"  # a server key acting for nobody in particular
+
+
+@dataclass
+class Ports:
+    """What the lifecycle needs from the world, each a plain Python callable or object."""
+
+    store: JobStore
+    runpod: Callable[[], RunPodClient]  # made per call: a missing secret fails that step, not the object
+    push_index: Callable[[dict], Awaitable[Any]]  # the user's job index (UserJobs.upsert)
+    broadcast: Callable[[list[dict]], None]  # to the job's WebSockets
+    clock: Callable[[], int] = now_ms  # epoch ms, what records are stamped with
+    wall_clock: Callable[[], float] = time.time  # epoch s, what URLs are signed with
+
+
+class JobLifecycle:
+    def __init__(self, ports: Ports, settings: Settings) -> None:
+        self.ports, self.settings = ports, settings
+        self.store = ports.store
+
+    # -- the object's RPC: no outbound I/O ------------------------------------------------
+    def create(self, spec: dict) -> tuple[JobRecord, bool]:
+        """The job, created once from `spec`; True when this call created it."""
+        job = self.store.load()
+        if job is not None:
+            return job, False
+        t = self.ports.clock()
+        job = JobRecord(job_id=spec["job_id"], user_id=spec["user_id"], type=spec["type"],
+                        project_id=int(spec["project_id"]), input_key=spec["input_key"],
+                        output_key=spec["output_key"], params_json=json.dumps(spec["params"]),
+                        base_url=spec["base_url"], created_ms=t, updated_ms=t, last_signal_ms=t,
+                        next_submit_ms=t)
+        job.index = job.index.requested()
+        self.store.save(job)
+        return job, True
+
+    def visible(self, viewer: str) -> JobRecord | None:
+        """The job, if `viewer` (a user id, or ANY_VIEWER for a server key) may see it."""
+        job = self.store.load()
+        if job is None or (viewer != ANY_VIEWER and viewer != job.user_id):
+            return None
+        return job
+
+    def cancel(self, viewer: str) -> dict:
+        job = self.visible(viewer)
+        if job is None:
+            return refusal("not_found")
+        if job.terminal:
+            return refusal("already_finished", f"The job is already {job.status}", job=job.status_body())
+        outcome = finish(job, CANCELLED, self.ports.clock())
+        if job.runpod_id:
+            job.cancel = job.cancel.requested()
+        self.save_change(job, outcome)
+        return {"job": job.status_body(), "index_entry": job.index_entry()}
+
+    def callback(self, body: Any) -> dict:
+        """Apply a RunPod or GPU-worker report: {"received": ...}, or a refusal."""
+        job = self.store.load()
+        if job is None:
+            return refusal("not_found")
+        try:
+            update = parse_callback(body)
+            if update.output_key is not None:
+                try:
+                    update = replace(update, output_key=keys.relative_key(job.user_id, update.output_key))
+                except keys.InvalidKey as exc:
+                    raise InvalidCallback(f"output_key {exc}", "output_key") from None
+        except InvalidCallback as exc:
+            loc = ["body", exc.field] if exc.field else ["body"]
+            return refusal("validation_error", f"Invalid callback: {exc}",
+                           details=[{"loc": loc, "msg": str(exc), "type": "value_error"}])
+        outcome = apply(job, update, self.ports.clock())
+        # Saved even when nothing visible changed: a sign of life restarts the stall clock.
+        self.save_change(job, outcome)
+        answer: dict = {"received": True, "status": job.status, "progress": job.progress}
+        if outcome.ignored:
+            answer["ignored"] = outcome.ignored
+        return answer
+
+    def save_change(self, job: JobRecord, outcome: Outcome) -> None:
+        """Store a change with what it owes the index (a new status at once, progress within a couple
+        of seconds) and tell the sockets."""
+        if outcome.changed:
+            job.index = (job.index.requested() if outcome.new_status
+                         else job.index.requested_by(self.ports.clock() + INDEX_COALESCE_MS))
+        self.store.save(job)
+        if outcome.messages:
+            self.ports.broadcast(outcome.messages)
+
+    def next_alarm_ms(self) -> int | None:
+        job = self.store.load()
+        return None if job is None else deadlines.next_alarm_ms(
+            job, self.ports.clock(), stall_poll_s=self.settings.stall_poll_s,
+            job_timeout_s=self.settings.job_timeout_s)
+
+    # -- the alarm: the one place that calls out --------------------------------------------
+    async def run_due(self) -> None:
+        """Do whatever is due now; each step stores its own result (the shell then sets the alarm)."""
+        job = self.store.load()
+        if job is None:
+            return
+        t, settings = self.ports.clock(), self.settings
+        if not job.terminal and t >= deadlines.timeout_ms(job, settings.job_timeout_s):
+            outcome = finish(job, ERROR, t, error="timed out")
+            if job.runpod_id:
+                job.cancel = job.cancel.requested()
+            self.save_change(job, outcome)
+        elif job.status == PENDING and t >= job.next_submit_ms:
+            await self._submit()
+        elif job.status == PROCESSING and t >= deadlines.stall_ms(job, settings.stall_poll_s):
+            await self._poll()
+        if self.store.load().cancel.due(self.ports.clock()):
+            await self._cancel()
+        if self.store.load().index.due(self.ports.clock()):
+            await self._push_index()
+
+    async def _submit(self) -> None:
+        job = self.store.load()
+        job.submit_attempts += 1  # counted before the request: a crash mid-request still used an attempt
+        attempt = job.submit_attempts
+        self.store.save(job)
+        try:
+            payload, webhook = runpod_input(job, self.settings, self.ports.wall_clock())
+            result = await self.ports.runpod().submit(payload, webhook, timeout_s=SUBMIT_TIMEOUT_S)
+        except Exception as exc:
+            self._submit_failed(getattr(exc, "retryable", True), first_line(exc), attempt)
+            return
+        job = self.store.load()
+        if job.status == CANCELLED and not job.runpod_id:  # cancelled while the request was out
+            job.runpod_id = result.id
+            job.cancel = job.cancel.requested()
+            self.store.save(job)
+            return
+        if job.terminal:
+            return
+        start_processing(job, result.id, self.ports.clock())
+        if job.submit_waiting:
+            job.submit_waiting, job.message = 0, None
+        self.save_change(job, Outcome(changed=True, new_status=True, messages=[job.status_message()]))
+
+    def _submit_failed(self, retryable: bool, reason: str, attempt: int) -> None:
+        job = self.store.load()
+        if job.status != PENDING:  # a callback or a cancel got there first
+            return
+        t = self.ports.clock()
+        if not retryable or attempt >= SUBMIT_MAX_ATTEMPTS:
+            self.save_change(job, finish(job, ERROR, t, error=f"Could not submit the job to RunPod: {reason}"))
+            return
+        job.next_submit_ms = t + backoff_ms(self.settings.submit_retry_base_s, attempt, SUBMIT_BACKOFF_MAX_S)
+        job.submit_waiting, job.message, job.updated_ms = 1, SUBMIT_WAITING_MESSAGE, t
+        self.save_change(job, Outcome(changed=True))
+
+    async def _poll(self) -> None:
+        """The watchdog: callbacks stalled, so ask RunPod."""
+        job = self.store.load()
+        try:
+            update = from_runpod_status(await self.ports.runpod().get_status(job.runpod_id))
+            if update.output_key is not None:
+                update = replace(update, output_key=keys.relative_key(job.user_id, update.output_key))
+        except Exception as exc:
+            log.info("watchdog poll for %s failed: %s", job.job_id, first_line(exc))
+            job = self.store.load()
+            job.last_signal_ms = self.ports.clock()  # try again one stall period from now
+            self.store.save(job)
+            return
+        job = self.store.load()
+        # `apply` also restarts the stall clock: the next poll is one period away.
+        self.save_change(job, apply(job, update, self.ports.clock()))
+
+    async def _cancel(self) -> None:
+        job = self.store.load()
+        if job.runpod_id:  # without one RunPod never took the job: nothing to cancel there
+            try:
+                await self.ports.runpod().cancel(job.runpod_id)
+            except Exception as exc:
+                job = self.store.load()
+                job.cancel = job.cancel.failed(self.ports.clock()) if getattr(exc, "retryable", True) else DONE
+                if not job.cancel.pending:
+                    log.warning("giving up cancelling %s on RunPod: %s", job.job_id, first_line(exc))
+                self.store.save(job)
+                return
+            job = self.store.load()
+        job.cancel = DONE
+        self.store.save(job)
+
+    async def _push_index(self) -> None:
+        job = self.store.load()
+        entry = job.index_entry()
+        try:
+            await self.ports.push_index(entry)
+        except Exception as exc:
+            log.warning("job index update for %s failed: %s", job.job_id, first_line(exc))
+            job = self.store.load()
+            job.index = job.index.failed(self.ports.clock())
+            if not job.index.pending:
+                log.warning("giving up the index update of %s", job.job_id)
+            self.store.save(job)
+            return
+        # Done, unless the job changed while the update was out: then the newer state is still owed,
+        # at once for a new status, and after the coalescing window when only progress or a message
+        # moved (else a job reporting fast would push back to back, one push per round trip).
+        job = self.store.load()
+        if job.status_body() == entry["body"]:
+            job.index = DONE
+        elif job.status == entry["status"]:
+            job.index = job.index.deferred(self.ports.clock() + INDEX_COALESCE_MS)
+        else:
+            return
+        self.store.save(job)

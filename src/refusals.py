@@ -1,0 +1,39 @@
+"""How a Durable Object says no, and what each no is over HTTP: one shape, one table.
+
+An object's RPC method answers a refusal as `refusal(code, ...)`: `{"refused": code, "message"?,
+...extra}` (plain JSON, so it crosses RPC as it is). The routes turn it into the standard error
+answer with `HTTP[code]` (`app.errors.raise_refusal`); nothing else maps object answers to statuses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# code → (HTTP status, the sentence a client gets when the refusal carries none of its own).
+HTTP: dict[str, tuple[int, str]] = {
+    # export jobs
+    "not_found": (404, "Unknown job"),
+    "validation_error": (422, "Invalid input"),
+    "already_finished": (409, "The job has already finished"),
+    # the encode queue
+    "no_jobs": (404, "No jobs available"),
+    "not_started": (404, "The job has not been started (it is pending)"),
+    "not_in_progress": (409, "The job is not in progress"),
+    "lease_lost": (409, "The lease is no longer current: it expired or the job was claimed again"),
+    "not_dead": (409, "Only a dead job can be requeued"),
+}
+
+
+def refusal(code: str, message: str | None = None, **extra: Any) -> dict:
+    """What an object returns to say no; `code` must be a key of `HTTP`."""
+    if code not in HTTP:
+        raise KeyError(f"unknown refusal {code!r}")
+    answer: dict = {"refused": code, **extra}
+    if message is not None:
+        answer["message"] = message
+    return answer
+
+
+def refused(answer: Any) -> str | None:
+    """The refusal code of an object's answer, or None when it is not a refusal."""
+    return answer.get("refused") if isinstance(answer, dict) else None

@@ -1,0 +1,340 @@
+"""Every rule of an export job's lifecycle (jobs/lifecycle.py), on CPython with the fakes: the record
+in a fake DO SQL, RunPod as the fake endpoint called in-process through httpx, the index and the
+sockets as lists, and a clock the test moves. workerd is needed only for what these cannot show
+(tests/integration: the wire, eviction, restarts, crash safety)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import httpx
+import pytest
+
+from jobs.followups import INDEX_COALESCE_MS, SYNC_MAX_FAILURES
+from jobs.lifecycle import ANY_VIEWER, SUBMIT_MAX_ATTEMPTS, SUBMIT_WAITING_MESSAGE, JobLifecycle, Ports
+from jobs.runpod import RunPodClient
+from jobs.store import JobStore
+from outbound import TransportError
+from settings import Settings
+from tests.fakes.do_sql import SqlStorage
+from tests.fakes.httpx_transport import HttpxTransport
+from tests.fakes.runpod_server import FakeRunPod
+
+KEY = "test-runpod-key"
+T0 = 1_800_000_000_000
+SPEC = {"job_id": "j1", "user_id": "alice", "type": "overlay", "project_id": 7, "input_key": "working_videos/in.mp4",
+        "output_key": "final_videos/overlay_j1.mp4", "params": {"effect_type": "dim"}, "base_url": "http://w.test"}
+ENV = SimpleNamespace(RUNPOD_ENDPOINT="http://runpod.test/v2/fake-endpoint", RUNPOD_API_KEY=KEY, STALL_POLL_S="30",
+                      JOB_TIMEOUT_S="3600", SUBMIT_RETRY_BASE_S="2", CALLBACK_SECRET="cb-secret",
+                      URL_SIGNING_SECRET="url-secret", ENVIRONMENT="test")
+
+
+class World:
+    """One job's object: its lifecycle over fakes, and what went out."""
+
+    def __init__(self, fake: FakeRunPod, http: HttpxTransport) -> None:
+        self.fake, self.now = fake, T0
+        self.sql = SqlStorage()
+        self.sent: list[dict] = []
+        self.pushed: list[dict] = []
+        self.index_down = False
+        self.runpod_down = False
+        self.during_call = None  # run inside the next outbound call, as another event of the object would
+        self.settings = Settings.from_env(ENV)
+
+        async def transport(method, url, **kw):
+            self._interleave()
+            if self.runpod_down:
+                raise TransportError(f"{method} {url} failed: connection refused")
+            return await http(method, url, **kw)
+
+        self.ports = Ports(store=JobStore(self.sql), runpod=lambda: RunPodClient(ENV.RUNPOD_ENDPOINT, KEY, transport),
+                           push_index=self._push, broadcast=self.sent.extend, clock=lambda: self.now,
+                           wall_clock=lambda: self.now / 1000)
+        self.job = JobLifecycle(self.ports, self.settings)
+
+    def _interleave(self) -> None:
+        hook, self.during_call = self.during_call, None
+        if hook is not None:
+            hook()
+
+    async def _push(self, entry: dict) -> None:
+        self._interleave()
+        if self.index_down:
+            raise RuntimeError("index object unreachable")
+        self.pushed.append(entry)
+
+    def record(self):
+        return self.ports.store.load()
+
+    def rebuilt(self) -> JobLifecycle:
+        """The object evicted and built again on the same storage."""
+        return JobLifecycle(Ports(store=JobStore(self.sql), runpod=self.ports.runpod, push_index=self._push,
+                                  broadcast=self.sent.extend, clock=lambda: self.now), self.settings)
+
+    async def alarm_until_idle(self, limit: int = 50) -> None:
+        """Run the alarm whenever it is due, moving the clock to it, until nothing is owed soon."""
+        for _ in range(limit):
+            due = self.job.next_alarm_ms()
+            if due is None or due > self.now + 10_000:
+                return
+            self.now = max(self.now, due)
+            await self.job.run_due()
+
+    def callback(self, body: dict) -> dict:
+        return self.job.callback(body)
+
+
+@pytest.fixture
+def fake() -> FakeRunPod:
+    return FakeRunPod(api_key=KEY)  # not started: called in process through its ASGI app
+
+
+@pytest.fixture
+async def world(fake):
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=fake.asgi_app()))
+    async with HttpxTransport(client) as http:
+        yield World(fake, http)
+
+
+async def started(world: World) -> str:
+    """Create the job and let its alarm submit it; the RunPod id."""
+    world.job.create(SPEC)
+    await world.job.run_due()
+    return world.record().runpod_id
+
+
+# -- create -------------------------------------------------------------------------------------
+
+async def test_create_stores_the_job_owing_its_index_and_a_submission_now(world):
+    job, created = world.job.create(SPEC)
+    assert created and job.status == "pending" and job.index.pending and job.next_submit_ms == T0
+    assert world.job.next_alarm_ms() == T0
+    again, created_again = world.job.create({**SPEC, "project_id": 99})
+    assert not created_again and again.project_id == 7 and world.sent == []
+    assert world.rebuilt().visible("alice").job_id == "j1"  # in storage, not only in memory
+
+
+async def test_only_the_owner_or_a_server_key_sees_the_job(world):
+    world.job.create(SPEC)
+    assert world.job.visible("alice") is not None and world.job.visible(ANY_VIEWER) is not None
+    assert world.job.visible("bob") is None and world.job.visible("") is None
+
+
+# -- submission -----------------------------------------------------------------------------------
+
+async def test_the_alarm_submits_then_pushes_the_processing_state_to_the_index(world, fake):
+    runpod_id = await started(world)
+    run = fake.runs[0]
+    assert run["webhook"].startswith("http://w.test/api/runpod/callback/j1?sig=")
+    assert run["input"]["input_url"].startswith("http://w.test/api/storage/object/alice/working_videos/in.mp4?")
+    assert run["input"]["output_headers"] == {"Content-Type": "video/mp4"} and "&ct=video%2Fmp4&" in run["input"]["output_url"]
+    job = world.record()
+    assert job.status == "processing" and job.runpod_id == runpod_id == fake.run_ids[0] and job.submit_attempts == 1
+    assert world.sent == [{"type": "status", "job_id": "j1", "status": "processing", "progress": 0}]
+    assert [e["status"] for e in world.pushed] == ["processing"] and not job.index.pending
+
+
+@pytest.mark.parametrize("mode", ["unavailable", "fail", "bad_json", "down"])
+async def test_a_submission_that_can_succeed_later_is_retried_with_backoff_then_fails(world, fake, mode):
+    fake.mode, world.runpod_down = mode, mode == "down"
+    world.job.create(SPEC)
+    delays = []
+    for attempt in range(1, SUBMIT_MAX_ATTEMPTS):
+        await world.job.run_due()
+        job = world.record()
+        assert job.status == "pending" and job.submit_attempts == attempt and job.message == SUBMIT_WAITING_MESSAGE
+        delays.append(job.next_submit_ms - world.now)
+        world.now = job.next_submit_ms
+    assert delays == [min(300_000, 2000 * 2 ** i) for i in range(SUBMIT_MAX_ATTEMPTS - 1)]
+    await world.job.run_due()
+    job = world.record()
+    assert job.status == "error" and job.error.startswith("Could not submit the job to RunPod")
+    assert world.sent[-1] == {"type": "error", "job_id": "j1", "error": job.error}
+
+
+async def test_a_submission_recovers_once_runpod_is_back_and_clears_the_waiting_message(world, fake):
+    fake.mode = "unavailable"
+    world.job.create(SPEC)
+    await world.job.run_due()
+    fake.mode = "ok"
+    world.now = world.record().next_submit_ms
+    await world.job.run_due()
+    job = world.record()
+    assert job.status == "processing" and job.message is None and job.submit_waiting == 0
+
+
+async def test_a_refused_submission_fails_at_once(world, fake):
+    fake.mode = "reject"  # 400: the input itself is wrong, retrying cannot help
+    world.job.create(SPEC)
+    await world.job.run_due()
+    assert world.record().status == "error" and world.record().submit_attempts == 1
+
+
+async def test_a_cancel_during_the_submission_cancels_what_runpod_just_took(world, fake):
+    world.job.create(SPEC)
+    world.during_call = lambda: world.job.cancel("alice")
+    await world.job.run_due()  # the same alarm run goes on to the cancel it now owes
+    job = world.record()
+    assert job.status == "cancelled" and job.runpod_id == fake.run_ids[0]
+    assert fake.cancel_calls == [fake.run_ids[0]] and not job.cancel.pending
+
+
+# -- callbacks ------------------------------------------------------------------------------------
+
+async def test_progress_moves_forward_is_told_and_reaches_the_index_coalesced(world):
+    await started(world)
+    world.pushed.clear()
+    assert world.callback({"status": "progress", "progress": 40, "message": "encoding"}) == {
+        "received": True, "status": "processing", "progress": 40}
+    assert world.sent[-1] == {"type": "progress", "job_id": "j1", "progress": 40, "message": "encoding"}
+    assert world.record().index.retry_ms == T0 + INDEX_COALESCE_MS  # progress alone waits for the window
+    assert world.callback({"status": "progress", "progress": 30})["ignored"] == "stale"
+    assert world.callback({"status": "progress", "progress": 250})["progress"] == 100  # clamped
+    await world.alarm_until_idle()
+    assert [e["body"]["progress"] for e in world.pushed] == [100]  # one push carried both changes
+
+
+async def test_completion_is_final_duplicates_and_late_reports_are_ignored(world):
+    await started(world)
+    answer = world.callback({"status": "complete", "output_key": "alice/final_videos/overlay_j1.mp4"})
+    assert answer == {"received": True, "status": "complete", "progress": 100}
+    assert world.record().output_key == "final_videos/overlay_j1.mp4" and world.record().index.due(world.now)
+    assert world.callback({"status": "complete", "output_key": "final_videos/overlay_j1.mp4"})["ignored"] == "duplicate"
+    assert world.callback({"status": "progress", "progress": 10})["ignored"] == "terminal"
+    assert world.callback({"id": "x", "status": "FAILED", "error": "late"})["ignored"] == "terminal"
+    assert world.record().status == "complete"
+
+
+async def test_a_callback_before_submission_answered_means_runpod_has_the_job(world):
+    world.job.create(SPEC)
+    world.callback({"status": "progress", "progress": 5})
+    assert world.record().status == "processing" and world.record().started_ms == T0
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"status": "complete", "output_key": "/alice/final_videos/x.mp4"}, "output_key"),
+    ({"status": "complete", "output_key": "../x.mp4"}, "output_key"),
+    ({"status": "progress", "progress": "lots"}, "progress"),
+    ({"status": "dancing"}, "status"),
+    (["not", "an", "object"], None),
+])
+async def test_a_malformed_callback_is_refused_and_changes_nothing(world, body, field):
+    await started(world)
+    before = world.record()
+    answer = world.callback(body)
+    assert answer["refused"] == "validation_error" and answer["message"].startswith("Invalid callback: ")
+    assert answer["details"][0]["loc"] == (["body", field] if field else ["body"])
+    assert world.record() == before
+
+
+async def test_a_callback_for_no_job_is_not_found(world):
+    assert world.callback({"status": "progress"}) == {"refused": "not_found"}
+
+
+async def test_runpod_webhook_bodies_drive_the_same_rules(world):
+    await started(world)
+    world.callback({"id": "rp", "status": "CANCELLED"})
+    assert world.record().status == "cancelled" and world.sent[-1] == {"type": "cancelled", "job_id": "j1"}
+
+
+# -- cancel ---------------------------------------------------------------------------------------
+
+async def test_cancel_before_submission_never_reaches_runpod(world, fake):
+    world.job.create(SPEC)
+    answer = world.job.cancel("alice")
+    assert answer["job"]["status"] == "cancelled" and answer["index_entry"]["status"] == "cancelled"
+    assert not world.record().cancel.pending
+    await world.alarm_until_idle()
+    assert fake.runs == [] and fake.cancel_calls == [] and world.pushed[-1]["status"] == "cancelled"
+
+
+async def test_cancel_after_submission_tells_runpod_once(world, fake):
+    runpod_id = await started(world)
+    world.job.cancel("alice")
+    await world.alarm_until_idle()
+    assert fake.cancel_calls == [runpod_id] and not world.record().cancel.pending
+
+
+async def test_cancel_refusals(world):
+    assert world.job.cancel("alice") == {"refused": "not_found"}
+    await started(world)
+    assert world.job.cancel("bob") == {"refused": "not_found"}  # another user's job does not exist for them
+    world.job.cancel("alice")
+    again = world.job.cancel("alice")
+    assert again["refused"] == "already_finished" and again["message"] == "The job is already cancelled"
+    assert again["job"]["status"] == "cancelled"
+
+
+async def test_a_failing_runpod_cancel_is_retried_with_backoff_and_one_runpod_refuses_is_dropped(world, fake):
+    runpod_id = await started(world)
+    world.job.cancel("alice")
+    world.runpod_down = True
+    await world.job.run_due()
+    assert world.record().cancel.failures == 1 and world.record().cancel.retry_ms == world.now + 1000
+    world.runpod_down = False
+    fake.set_status(runpod_id, None)  # RunPod forgot the job: 404, which retrying cannot change
+    fake._statuses.pop(runpod_id)
+    world.now += 1000
+    await world.job.run_due()
+    assert not world.record().cancel.pending and fake.cancel_calls == [runpod_id]
+
+
+# -- the watchdog and the timeout -------------------------------------------------------------------
+
+async def test_stalled_callbacks_make_the_watchdog_ask_runpod(world, fake):
+    runpod_id = await started(world)
+    world.now += 30_000
+    assert world.job.next_alarm_ms() == world.now
+    fake.set_status(runpod_id, {"id": runpod_id, "status": "COMPLETED", "output": {"output_key": "final_videos/o.mp4"}})
+    await world.job.run_due()
+    assert fake.status_calls == [runpod_id] and world.record().status == "complete"
+    assert world.record().output_key == "final_videos/o.mp4"
+
+
+async def test_a_failed_poll_tries_again_one_stall_period_later(world):
+    await started(world)
+    world.now += 30_000
+    world.runpod_down = True
+    await world.job.run_due()
+    assert world.record().status == "processing" and world.job.next_alarm_ms() == world.now + 30_000
+
+
+async def test_a_job_past_its_timeout_ends_in_error_and_cancels_at_runpod(world, fake):
+    runpod_id = await started(world)
+    world.now = T0 + 3600 * 1000
+    await world.alarm_until_idle()
+    job = world.record()
+    assert job.status == "error" and job.error == "timed out" and fake.cancel_calls == [runpod_id]
+    assert world.job.next_alarm_ms() is None  # terminal, nothing owed: no alarm at all
+
+
+# -- the index ----------------------------------------------------------------------------------------
+
+async def test_an_unreachable_index_is_retried_then_given_up(world):
+    world.index_down = True
+    world.job.create(SPEC)
+    world.job.cancel("alice")
+    for failures in range(1, SYNC_MAX_FAILURES):
+        world.now = world.record().index.retry_ms
+        await world.job.run_due()
+        assert world.record().index.failures == failures
+    world.now = world.record().index.retry_ms
+    await world.job.run_due()
+    assert not world.record().index.pending and world.job.next_alarm_ms() is None
+
+
+async def test_a_change_during_an_index_push_is_still_owed(world):
+    await started(world)
+    world.callback({"status": "progress", "progress": 10})
+    world.now += INDEX_COALESCE_MS
+    world.during_call = lambda: world.callback({"status": "progress", "progress": 20})
+    await world.job.run_due()  # pushed 10 while 20 arrived: 20 is owed after the window
+    assert world.pushed[-1]["body"]["progress"] == 10
+    assert world.record().index.pending and world.record().index.retry_ms == world.now + INDEX_COALESCE_MS
+    world.during_call = lambda: world.callback({"status": "complete"})
+    world.now = world.record().index.retry_ms
+    await world.job.run_due()  # pushed 20 while it completed: a new status is owed at once
+    assert world.record().index.due(world.now)
+    await world.job.run_due()
+    assert world.pushed[-1]["status"] == "complete" and not world.record().index.pending
