@@ -60,6 +60,7 @@ class Settings:
     stall_poll_s: int
     job_timeout_s: int
     submit_retry_base_s: float  # first delay between RunPod submission attempts (doubling)
+    submit_timeout_s: float  # how long one RunPod submission may take before it counts as failed
     _secrets: dict[str, str]
 
     @classmethod
@@ -91,6 +92,7 @@ class Settings:
             stall_poll_s=max(1, _int(var("STALL_POLL_S"), 30)),
             job_timeout_s=max(1, _int(var("JOB_TIMEOUT_S"), 3600)),
             submit_retry_base_s=_positive(var("SUBMIT_RETRY_BASE_S"), 2.0),
+            submit_timeout_s=_positive(var("SUBMIT_TIMEOUT_S"), 15.0),
             _secrets={name: var(name) for name in SECRET_NAMES},
         )
 

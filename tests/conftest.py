@@ -68,6 +68,14 @@ def fake_runpod():
         yield fake
 
 
+@pytest.fixture(autouse=True)
+def _fake_runpod_reset(request) -> Iterator[None]:
+    """After each test that uses the module's fake RunPod, it answers normally again."""
+    yield
+    if "fake_runpod" in request.fixturenames:
+        request.getfixturevalue("fake_runpod").reset()
+
+
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory, fake_runpod) -> Iterator:
     """One Worker per test module, pointed at the module's fake RunPod."""

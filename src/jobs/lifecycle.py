@@ -40,7 +40,6 @@ from storage import keys
 log = logging.getLogger("reel.export_job")
 
 SUBMIT_MAX_ATTEMPTS = 8
-SUBMIT_TIMEOUT_S = 15.0
 SUBMIT_BACKOFF_MAX_S = 300
 SUBMIT_WAITING_MESSAGE = "Waiting for the GPU service; retrying"
 ANY_VIEWER = "*"  # a server key acting for nobody in particular
@@ -166,7 +165,7 @@ class JobLifecycle:
         self.store.save(job)
         try:
             payload, webhook = runpod_input(job, self.settings, self.ports.wall_clock())
-            result = await self.ports.runpod().submit(payload, webhook, timeout_s=SUBMIT_TIMEOUT_S)
+            result = await self.ports.runpod().submit(payload, webhook, timeout_s=self.settings.submit_timeout_s)
         except Exception as exc:
             self._submit_failed(getattr(exc, "retryable", True), first_line(exc), attempt)
             return

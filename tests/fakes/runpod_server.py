@@ -60,6 +60,16 @@ class FakeRunPod:
         return f"http://127.0.0.1:{self.port}{ENDPOINT_PATH}"
 
     # -- controls -------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Back to answering every call normally (tests/conftest.py runs this after each test, so a
+        test that fails half way never leaves `reject` or `hang` on for the next). Records stay."""
+        self.mode = "ok"
+        self.complete_all = False
+        with self._lock:
+            held, self._holds = list(self._holds.values()), {}
+        for hold in held:
+            hold.release()
+
     def set_status(self, runpod_id: str, body: dict) -> None:
         with self._lock:
             self._statuses[runpod_id] = body
