@@ -35,6 +35,7 @@ from pathlib import Path
 import httpx
 
 from auth import callback_sig
+from dev_runtime import reaper
 from dev_runtime.node_tools import WRANGLER_ENV
 from dev_runtime.wrangler_dev import end_group, free_port
 from tests.conftest import ORIGIN, SECRETS, SERVER_KEY, user_token, worker_env
@@ -181,8 +182,10 @@ class SeedTarget:
 
     def launch(self) -> None:
         self.port = _two_free_ports()  # run.sh takes PORT and PORT + 1 (its inspector)
+        # The project's own wrangler (and so its workerd): local tooling differs between wrangler versions by
+        # more than the code does, so both sides run on the same one (docs/benchmarks.md, "Method").
         env = {**os.environ, **WRANGLER_ENV, "API_KEY": SERVER_KEY, "RUNPOD_API_KEY": SECRETS["RUNPOD_API_KEY"],
-               "FRESH": "1", "START_TIMEOUT": "120"}
+               "FRESH": "1", "START_TIMEOUT": "120", "WRANGLER": str(REPO / "node_modules" / ".bin" / "wrangler")}
         try:
             subprocess.run(["bash", "run.sh", str(self.port), self.runpod_url], cwd=self.dir, env=env, check=True,
                            stdout=subprocess.DEVNULL, timeout=180)
@@ -190,10 +193,12 @@ class SeedTarget:
             pid_file = self.dir / ".wrangler" / f"dev-{self.port}.pid"
             if pid_file.exists():
                 self._pgid = int(pid_file.read_text())  # run.sh starts wrangler with setsid: pid = pgid
+                reaper.watch(self._pgid)  # ended even if the benchmark itself is killed
 
     def stop(self) -> None:
         if self._pgid is not None:
             end_group(self._pgid)
+            reaper.forget(self._pgid)
             self._pgid = None
         if self.port is not None:
             for name in (f"state-{self.port}", f"dev-{self.port}.pid", f"dev-{self.port}.log"):

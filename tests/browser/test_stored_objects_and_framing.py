@@ -24,7 +24,7 @@ USER = "mallory"
 # If this ever runs on the Worker's origin, it reports what it could read to /leak (a 404, but seen).
 LEAK = ("<html><body><h1 id=x>page</h1><script>"
         "fetch('/leak?' + encodeURIComponent(sessionStorage.getItem('probe') + ',' + localStorage.getItem('probe')))"
-        "</script></body></html>")
+        ".catch(() => {})</script></body></html>")
 SVG = ('<svg xmlns="http://www.w3.org/2000/svg"><script>'
        "fetch('/leak?' + encodeURIComponent(sessionStorage.getItem('probe')))</script></svg>")
 
@@ -73,12 +73,12 @@ def seed_secrets(page) -> None:
 
 def test_the_leak_detector_sees_a_page_that_runs(page, traffic, other_origin):
     # Control: the same markup served as a plain page (another origin, no Worker headers) runs and leaks.
-    other_origin["/control.html"] = LEAK
-    page.goto(other_origin["base"] + "/control.html")
+    other_origin["/blank"], other_origin["/control.html"] = "<p>blank</p>", LEAK
+    page.goto(other_origin["base"] + "/blank")  # the origin's storage first, then the page, loaded once
     page.evaluate("sessionStorage.setItem('probe', 'session-secret')")
-    page.reload()
-    wait_for(lambda: traffic.urls("/leak"), what="the control page's leak")
-    assert "session-secret" in traffic.urls("/leak")[-1]
+    page.goto(other_origin["base"] + "/control.html")
+    leaked = wait_for(lambda: traffic.urls("/leak"), what="the control page's leak")
+    assert leaked == [f"{other_origin['base']}/leak?session-secret%2Cnull"]
 
 
 def test_a_stored_html_object_served_inline_as_video_runs_no_script(page, traffic, client):
