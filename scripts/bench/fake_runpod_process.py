@@ -71,8 +71,8 @@ def _serve() -> None:
                 return JSONResponse({"runs": len(self.runs),
                                      "jobs": len({run["input"].get("job_id") for run in self.runs})})
 
-        def _app(self):
-            app = super()._app()
+        def asgi_app(self):
+            app = super().asgi_app()
             app.router.routes.append(Route("/__bench/runs", self._counts, methods=["GET"]))
             return app
 

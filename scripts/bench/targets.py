@@ -36,7 +36,7 @@ import httpx
 
 from auth import callback_sig
 from dev_runtime import reaper
-from dev_runtime.node_tools import WRANGLER_ENV
+from dev_runtime.node_tools import WRANGLER_ENV, find_node
 from dev_runtime.wrangler_dev import end_group, free_port
 from tests.conftest import ORIGIN, SECRETS, SERVER_KEY, user_token, worker_env
 from tests.worker_process import worker as make_worker
@@ -184,8 +184,11 @@ class SeedTarget:
         self.port = _two_free_ports()  # run.sh takes PORT and PORT + 1 (its inspector)
         # The project's own wrangler (and so its workerd): local tooling differs between wrangler versions by
         # more than the code does, so both sides run on the same one (docs/benchmarks.md, "Method").
+        # It needs the Node 22 the project's wrangler runs on, first on PATH.
+        node_dir = str(Path(find_node() or "node").parent)
         env = {**os.environ, **WRANGLER_ENV, "API_KEY": SERVER_KEY, "RUNPOD_API_KEY": SECRETS["RUNPOD_API_KEY"],
-               "FRESH": "1", "START_TIMEOUT": "120", "WRANGLER": str(REPO / "node_modules" / ".bin" / "wrangler")}
+               "FRESH": "1", "START_TIMEOUT": "120", "WRANGLER": str(REPO / "node_modules" / ".bin" / "wrangler"),
+               "PATH": f"{node_dir}:{os.environ.get('PATH', '')}"}
         try:
             subprocess.run(["bash", "run.sh", str(self.port), self.runpod_url], cwd=self.dir, env=env, check=True,
                            stdout=subprocess.DEVNULL, timeout=180)
