@@ -67,7 +67,9 @@ class ExportJobState(DurableObject):
                 await self._schedule()
         return {"job": job.status_body(), "index_entry": job.index_entry()}
 
-    async def status(self, viewer: str, export_type: str | None = None) -> str | None:
+    # A plain method where nothing is awaited: the runtime calls it just the same, and a coroutine
+    # would cost an event-loop round trip on every call (../shared/RUNTIME_FACTS.md).
+    def status(self, viewer: str, export_type: str | None = None) -> str | None:
         """The status body as JSON text, which the route hands on as it is (no conversion of an RPC
         result to Python and back); None when `viewer` may not see the job or it is not `export_type`."""
         job = self.job.visible(viewer)

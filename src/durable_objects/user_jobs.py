@@ -53,7 +53,8 @@ class UserJobs(DurableObject):
         _ensure_schema(self.sql)
         self.db_sync = UserDbSync(ctx, env)
 
-    async def claim_idempotency_key(self, key: str, job_id: str, fingerprint: str, now_ms: int) -> dict:
+    # Plain methods where nothing is awaited: a coroutine would cost an event-loop round trip per call.
+    def claim_idempotency_key(self, key: str, job_id: str, fingerprint: str, now_ms: int) -> dict:
         """The job a key already names (within 24 h), or record that it now names `job_id`."""
         execute(self.sql, "DELETE FROM idempotency WHERE created_ms < ?", now_ms - IDEMPOTENCY_TTL_MS)
         found = one_or_none(self.sql, "SELECT job_id, fingerprint FROM idempotency WHERE key = ?", key)
@@ -63,7 +64,7 @@ class UserJobs(DurableObject):
                 key, job_id, fingerprint, now_ms)
         return {"job_id": job_id, "replayed": False, "same_request": True}
 
-    async def release_idempotency_key(self, key: str, job_id: str) -> None:
+    def release_idempotency_key(self, key: str, job_id: str) -> None:
         """Forget a key whose job could not be created, so a retry with it can succeed."""
         execute(self.sql, "DELETE FROM idempotency WHERE key = ? AND job_id = ?", key, job_id)
 
@@ -94,7 +95,7 @@ class UserJobs(DurableObject):
     async def alarm(self, alarm_info=None):
         await self.db_sync.run()
 
-    async def list_jobs(self, status: str | None, job_type: str | None, limit: int, cursor: str | None) -> dict:
+    def list_jobs(self, status: str | None, job_type: str | None, limit: int, cursor: str | None) -> dict:
         where, params = [], []
         if status:
             where.append("status = ?")
