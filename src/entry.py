@@ -30,7 +30,7 @@ from jobs.ids import is_job_id, parse_ws_path
 from settings import MissingSecret, Settings
 from storage import object_route
 from storage.signed_urls import OBJECT_PATH
-from worker_errors import json_error, refused
+from worker_errors import json_error, refusal_error
 
 __all__ = ["Default", "EncodeQueue", "ExportJobState", "UserJobs"]
 log = logging.getLogger("reel.entry")
@@ -58,11 +58,8 @@ class Default(WorkerEntrypoint):
         if parts.path.startswith(OBJECT_PATH) and method != "OPTIONS":
             cors = cors_header_dict(self.env, request.headers.get("origin"))
             return await object_route.handle(request, method, self.env, parts.path, parts.query, cors)
-        if method == "HEAD" and parts.path in GET_WITHOUT_HEAD:
-            return json_error(405, "method_not_allowed", "HEAD is not served here: a GET on this route changes state",
-                              {**cors_header_dict(self.env, request.headers.get("origin")),
-                               "Allow": ", ".join(allowed_methods(parts.path))})
-        if method not in HTTPMethod.__members__:
+        # A method the SDK cannot name, or a HEAD where a GET changes state (app.GET_WITHOUT_HEAD).
+        if method not in HTTPMethod.__members__ or (method == "HEAD" and parts.path in GET_WITHOUT_HEAD):
             cors = cors_header_dict(self.env, request.headers.get("origin"))
             allow = allowed_methods(parts.path)
             if not allow:
@@ -75,7 +72,7 @@ class Default(WorkerEntrypoint):
         if (request.headers.get("upgrade") or "").lower() != "websocket":
             return json_error(426, "upgrade_required", "Expected a WebSocket upgrade", {"Upgrade": "websocket"})
         if not is_job_id(job_id):
-            return refused("not_found")
+            return refusal_error("not_found")
         # Authenticate before touching the object: a bad token never wakes it.
         tokens = parse_qs(query).get("token", [])
         try:

@@ -1,5 +1,5 @@
 """The error answer of the code that runs outside the FastAPI app: the entry point, the object
-route and the job object's WebSocket door. Same body as `app.errors` (`{"error", "code"}`), with
+route and the job object's WebSocket door. Same body as the app's (`error_body`), with
 `nosniff` like every answer of the Worker.
 """
 
@@ -9,15 +9,16 @@ from typing import Any
 
 from workers import Response
 
+from error_body import error_body
 from refusals import HTTP
 from security_headers import NOSNIFF
 
 
 def json_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Any:
-    return Response.json({"error": message, "code": code}, status=status, headers={**NOSNIFF, **(headers or {})})
+    return Response.json(error_body(status, message, code), status=status, headers={**NOSNIFF, **(headers or {})})
 
 
-def refused(code: str) -> Any:
+def refusal_error(code: str) -> Any:
     """A refusal of `refusals.HTTP` (e.g. `not_found`) as its standard error answer."""
     status, message = HTTP[code]
     return json_error(status, code, message)

@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.datastructures import Headers
 
-from app.errors import error_body
+from error_body import error_body
 from security_headers import NOSNIFF
 from settings import Settings
 

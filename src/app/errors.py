@@ -14,26 +14,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from error_body import default_code, error_body
 from refusals import HTTP
 from settings import MissingSecret
 
 log = logging.getLogger("reel.errors")
 
-_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "validation_error",
-    429: "too_many_requests",
-    500: "internal_error",
-    502: "bad_gateway",
-    503: "unavailable",
-}
 
 
 class ApiError(StarletteHTTPException):
@@ -46,12 +32,8 @@ class ApiError(StarletteHTTPException):
                  **extra: Any) -> None:
         super().__init__(status, message, headers)
         self.status, self.message = status, message
-        self.code = code or _CODES.get(status, "error")
+        self.code = code or default_code(status)
         self.headers, self.extra = headers, extra
-
-
-def error_body(status: int, message: str, code: str | None = None, **extra: Any) -> dict:
-    return {"error": message, "code": code or _CODES.get(status, "error"), **extra}
 
 
 def error_response(status: int, message: str, code: str | None = None, headers: dict | None = None,
@@ -76,7 +58,7 @@ async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
 
 
 async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-    message = exc.detail if isinstance(exc.detail, str) else _CODES.get(exc.status_code, "error")
+    message = exc.detail if isinstance(exc.detail, str) else default_code(exc.status_code)
     if exc.status_code == 404 and exc.detail == "Not Found":
         message = "No such route"
     elif exc.status_code == 413:

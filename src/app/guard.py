@@ -16,8 +16,8 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 
-from app.errors import error_body
 from bounds import JSON_BODY_LIMIT, read_decimal
+from error_body import error_body
 
 log = logging.getLogger("reel.guard")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

@@ -21,6 +21,7 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import cache
 
 from auth import hs256
 from auth.compare import matches_any
@@ -35,11 +36,15 @@ _DOMAIN = b"reel-ballers queue token v1"  # change the version to make every que
 _KEY_ID = b"reel-ballers queue token key id v1"
 
 
+# Both are pure functions of secrets fixed for an isolate's life, asked on every request with a queue
+# token: worked out once each.
+@cache
 def signing_key(user_token_secret: str) -> str:
     """HMAC-SHA256(USER_TOKEN_SECRET, domain), hex: the queue tokens' own key."""
     return hmac.new(user_token_secret.encode(), _DOMAIN, hashlib.sha256).hexdigest()
 
 
+@cache
 def key_id(api_key: str) -> str:
     """The `kid` of the tokens `api_key` mints."""
     return hmac.new(api_key.encode(), _KEY_ID, hashlib.sha256).hexdigest()[:16]

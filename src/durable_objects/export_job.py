@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 
 from workers import DurableObject, Response
 
@@ -25,7 +26,7 @@ from jobs.lifecycle import JobLifecycle, Ports
 from jobs.runpod import RunPodClient
 from jobs.store import JobStore
 from settings import Settings
-from worker_errors import json_error, refused
+from worker_errors import json_error, refusal_error
 
 log = logging.getLogger("reel.export_job")
 
@@ -78,16 +79,10 @@ class ExportJobState(DurableObject):
         return json.dumps(job.status_body(), separators=(",", ":"))
 
     async def cancel(self, viewer: str) -> dict:
-        self._held = []
-        answer = self.job.cancel(viewer)
-        await self._schedule_then_send()
-        return answer
+        return await self._change(lambda: self.job.cancel(viewer))
 
     async def callback(self, body: dict) -> dict:
-        self._held = []
-        answer = self.job.callback(body)
-        await self._schedule_then_send()
-        return answer
+        return await self._change(lambda: self.job.callback(body))
 
     # -- the alarm ------------------------------------------------------------------------------
     async def alarm(self, alarm_info=None):
@@ -99,13 +94,18 @@ class ExportJobState(DurableObject):
         """Point the object's one alarm at the earliest thing due, or clear it (a no-op when unchanged)."""
         await self.alarm_time.set(self.job.next_alarm_ms())
 
-    async def _schedule_then_send(self) -> None:
-        held = self._held or []
+    async def _change(self, call: Callable[[], dict]) -> dict:
+        """Run a lifecycle call, set the alarm, and only then send the messages it broadcast: a failed
+        setAlarm tells nobody."""
+        self._held = []
         try:
+            answer = call()
             await self._schedule()
+            held = self._held
         finally:
             self._held = None
-        self._send(held)  # only once the alarm is set: a failed setAlarm tells nobody
+        self._send(held)
+        return answer
 
     # -- WebSockets -----------------------------------------------------------------------------
     async def fetch(self, request):
@@ -113,7 +113,7 @@ class ExportJobState(DurableObject):
             return json_error(426, "upgrade_required", "Expected a WebSocket upgrade")
         job = self.job.visible(request.headers.get(VERIFIED_USER_HEADER) or "")
         if job is None:
-            return refused("not_found")
+            return refusal_error("not_found")
         client, server = websockets.new_pair()
         self.ctx.acceptWebSocket(server)
         server.serializeAttachment(json.dumps({"job_id": job.job_id, "connected_ms": now_ms()}))

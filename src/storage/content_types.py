@@ -31,8 +31,6 @@ UPLOAD_TYPES_TEXT = ", ".join(["video/*", *sorted(_UPLOAD_EXACT)])
 # RFC 9110 token characters: what a type and a subtype are made of.
 MIME_CHARS = r"[A-Za-z0-9!#$&^_.+-]+"
 _ESSENCE = re.compile(rf"[ \t]*({MIME_CHARS})/({MIME_CHARS})[ \t]*(?:;.*)?", re.DOTALL)
-UPLOAD_TYPES_TEXT = ("video/*, image/png, image/jpeg, image/webp, image/gif, image/avif, application/vnd.sqlite3, "
-                     "application/x-sqlite3, application/octet-stream")
 # Besides nosniff, what every object response carries: never a page with script.
 INLINE_CSP = "sandbox"
 ATTACHMENT_CSP = "default-src 'none'; sandbox"

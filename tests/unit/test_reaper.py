@@ -78,6 +78,11 @@ def test_a_supervisor_killed_with_sigkill_leaves_no_group_behind():
             sup.wait(10)
 
 
+def supervisor(code: str) -> subprocess.CompletedProcess[str]:
+    """Run `code` as a supervisor process of its own (it imports the reaper, starts groups, exits)."""
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=30)
+
+
 def test_the_reaper_ends_nothing_when_the_supervisor_ended_its_groups_itself():
     # A normal exit closes the pipe too: the reaper must then leave at once, and leave alone a group it
     # was told to forget (here one still running, as a pgid the kernel handed out again would be).
@@ -86,7 +91,7 @@ def test_the_reaper_ends_nothing_when_the_supervisor_ended_its_groups_itself():
             "                     stderr=subprocess.DEVNULL); reaper.watch(p.pid)\n"
             "reaper.forget(p.pid)\n"
             "print(json.dumps([reaper._link.proc.pid, p.pid]))\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=30)
+    done = supervisor(code)
     assert done.returncode == 0, done.stderr
     reaper_pid, kept = json.loads(done.stdout)
     try:
@@ -104,7 +109,7 @@ def test_the_pipes_write_end_reaches_no_child():
             "child = subprocess.run([sys.executable, '-c', f'import os; os.fstat({fd})'], close_fds=False)\n"
             "p.kill(); p.wait(); reaper.forget(p.pid)\n"
             "sys.exit(child.returncode)\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=30)
+    done = supervisor(code)
     assert done.returncode == 1 and "Bad file descriptor" in done.stderr, done.stderr
 
 
@@ -119,5 +124,5 @@ def test_a_forked_child_has_a_reaper_of_its_own_and_no_copy_of_the_parents_pipe(
             "code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])\n"
             "p.kill(); p.wait(); reaper.forget(p.pid)\n"
             "sys.exit(code)\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=30)
+    done = supervisor(code)
     assert done.returncode == 0, done.stderr
