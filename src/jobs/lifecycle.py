@@ -41,6 +41,7 @@ log = logging.getLogger("reel.export_job")
 
 SUBMIT_MAX_ATTEMPTS = 8
 SUBMIT_BACKOFF_MAX_S = 300
+SUBMIT_MARGIN_S = 5  # beyond the submission's own timeout, before an attempt counts as lost
 SUBMIT_WAITING_MESSAGE = "Waiting for the GPU service; retrying"
 ANY_VIEWER = "*"  # a server key acting for nobody in particular
 
@@ -162,6 +163,10 @@ class JobLifecycle:
         job = self.store.load()
         job.submit_attempts += 1  # counted before the request: a crash mid-request still used an attempt
         attempt = job.submit_attempts
+        # While this attempt is out the job is not due again: another event of the object (a replayed
+        # start re-arming a spent alarm) must not send a second /run. After a crash mid-request, the
+        # alarm retries once the attempt would have timed out anyway.
+        job.next_submit_ms = self.ports.clock() + int((self.settings.submit_timeout_s + SUBMIT_MARGIN_S) * 1000)
         self.store.save(job)
         try:
             payload, webhook = runpod_input(job, self.settings, self.ports.wall_clock())

@@ -171,6 +171,17 @@ async def test_a_refused_submission_fails_at_once(world, fake):
     assert world.record().status == "error" and world.record().submit_attempts == 1
 
 
+async def test_a_submission_in_flight_is_not_due_again(world, fake):
+    # Another event of the object while /run is out (a replayed start re-arming the alarm) finds
+    # nothing to submit; were the attempt lost to a crash, the alarm retries once it would have timed out.
+    world.job.create(SPEC)
+    seen = {}
+    world.during_call = lambda: seen.update(due=world.record().next_submit_ms, now=world.now)
+    await world.job.run_due()
+    assert seen["due"] >= seen["now"] + world.settings.submit_timeout_s * 1000
+    assert len(fake.runs) == 1 and world.record().status == "processing"
+
+
 async def test_a_cancel_during_the_submission_cancels_what_runpod_just_took(world, fake):
     world.job.create(SPEC)
     world.during_call = lambda: world.job.cancel("alice")
