@@ -1,7 +1,7 @@
 """The Worker's entry point.
 
-WebSocket upgrades for `/api/jobs/{id}/ws` go straight to the job's Durable Object, because ASGI
-WebSockets do not hibernate; everything else runs through the FastAPI app. The Durable Object
+WebSocket upgrades for `/api/jobs/{id}/ws` go straight to the object of the user who owns the job
+(`UserJobs`), because ASGI WebSockets do not hibernate; everything else runs through the FastAPI app. The Durable Object
 classes are imported here because the runtime looks them up on the main module.
 
 A method the Workers SDK cannot represent (anything outside `http.HTTPMethod`, e.g. `QUERY`) is
@@ -17,14 +17,13 @@ import time
 from http import HTTPMethod
 from urllib.parse import parse_qs, urlsplit
 
-from workers import Request, WorkerEntrypoint
+from workers import WorkerEntrypoint
 
 from app import GET_WITHOUT_HEAD, allowed_methods, app
 from app.cors import cors_header_dict
 from auth import identity as auth_identity
 from bindings import asgi, incoming
 from durable_objects.encode_queue import EncodeQueue
-from durable_objects.export_job import VERIFIED_USER_HEADER, ExportJobState
 from durable_objects.user_jobs import UserJobs
 from jobs.ids import is_job_id, parse_ws_path
 from settings import MissingSecret, Settings
@@ -32,7 +31,7 @@ from storage import object_route
 from storage.signed_urls import OBJECT_PATH
 from worker_errors import json_error, refusal_error
 
-__all__ = ["Default", "EncodeQueue", "ExportJobState", "UserJobs"]
+__all__ = ["Default", "EncodeQueue", "UserJobs"]
 log = logging.getLogger("reel.entry")
 
 # Once per isolate: which Python really runs this Worker (3.14 on emscripten under workerd).
@@ -73,19 +72,17 @@ class Default(WorkerEntrypoint):
             return json_error(426, "upgrade_required", "Expected a WebSocket upgrade", {"Upgrade": "websocket"})
         if not is_job_id(job_id):
             return refusal_error("not_found")
-        # Authenticate before touching the object: a bad token never wakes it.
+        # Authenticate before touching the object: a bad token never wakes it. The user's object is the
+        # only place the job can be found, so reaching it is the authorisation (a server key names the
+        # user in X-User-Id, as on every user route).
         tokens = parse_qs(query).get("token", [])
         try:
             who = auth_identity.resolve(request.headers.get, Settings.from_env(self.env), time.time(), tokens)
             if who.kind == auth_identity.ANONYMOUS:
                 raise auth_identity.AuthError(401, "unauthorized", "Missing credential: pass ?token=<user token>")
-            auth_identity.refuse_queue_token(who)  # 403: it acts for no user, and "*" below would be everyone
+            user_id = auth_identity.require_user(who)
         except auth_identity.AuthError as exc:
             return json_error(exc.status, exc.code, exc.message)
         except MissingSecret as exc:
             return json_error(500, "config_error", f"Server misconfigured: secret {exc.name} is not set")
-        # The object trusts this header only because this is the sole way in: overwrite whatever came.
-        headers = [(k, v) for k, v in request.headers.items() if k.lower() != VERIFIED_USER_HEADER]
-        headers.append((VERIFIED_USER_HEADER, who.user_id or "*"))
-        forwarded = Request(request, headers=headers)
-        return await self.env.EXPORT_JOB.getByName(job_id).fetch(forwarded)
+        return await self.env.USER_JOBS.getByName(user_id).fetch(request)

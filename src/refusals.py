@@ -15,6 +15,7 @@ HTTP: dict[str, tuple[int, str]] = {
     "not_found": (404, "Unknown job"),
     "validation_error": (422, "Invalid input"),
     "already_finished": (409, "The job has already finished"),
+    "idempotency_key_reused": (409, "This Idempotency-Key was already used with a different request"),
     # the encode queue
     "no_jobs": (404, "No jobs available"),
     "not_started": (404, "The job has not been started (it is pending)"),

@@ -40,6 +40,13 @@ def server_headers(user_id: str | None = None) -> dict[str, str]:
     return headers
 
 
+def signed_callback_path(job_id: str, user_id: str = "alice") -> str:
+    """A callback path signed as the Worker signs the ones it gives RunPod (auth.callback_sig)."""
+    from auth import callback_sig
+
+    return callback_sig.callback_url("", job_id, user_id, SECRETS["CALLBACK_SECRET"])
+
+
 def token_headers(user_id: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {user_token(user_id)}"}
 

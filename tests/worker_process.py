@@ -20,8 +20,9 @@ def bundle_dir() -> Path:
     return prepare()
 
 
-def worker(state_dir: Path, env: Mapping[str, str], port: int | None = None) -> WranglerDev:
-    """A not yet started Worker whose vars and secrets are `env` (over wrangler.toml's [vars])."""
+def worker(state_dir: Path, env: Mapping[str, str], port: int | None = None, root: Path = REPO) -> WranglerDev:
+    """A not yet started Worker whose vars and secrets are `env` (over wrangler.toml's [vars]); `root` is
+    the project it serves (a scratch variant of this one, for the benchmark's entry counter)."""
     values = worker_values(REPO, environ=env, dev_vars=_NO_DEV_VARS)
     return WranglerDev(values=values, state_dir=state_dir, bundle_dir=bundle_dir(), port=port,
-                       secret_names=tuple(secret_names(REPO)), required=tuple(required_secret_names(REPO)))
+                       secret_names=tuple(secret_names(REPO)), required=tuple(required_secret_names(REPO)), root=root)

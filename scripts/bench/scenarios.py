@@ -12,6 +12,7 @@ import time
 import uuid
 from collections import Counter
 
+import entry_counter
 from cpu import CpuMeter
 from harness import (
     Context,
@@ -29,7 +30,7 @@ from harness import (
 )
 from percentiles import pct
 from rawhttp import RawHttp
-from targets import Call
+from targets import SERVER_KEY, Call
 from ws_scenarios import fanout, hibernation
 
 
@@ -182,6 +183,52 @@ async def profile(target, ctx: Context) -> Result:
     return res
 
 
+# -- entries into Python ------------------------------------------------------------------------------
+async def _entries(http: RawHttp, target) -> dict:
+    """The counts so far (zeroed as they are read), once they have stopped moving: work a request left
+    to the object's alarm (the user database's batch, 1 s later) is counted with it."""
+    reads: list[dict[str, int]] = []
+    while len(reads) < 3 or reads[-1]["counts"] != reads[-3]["counts"]:
+        await asyncio.sleep(0.6)  # the counts are only readable by polling; two equal reads 1.2 s apart
+        reads.append((await checked(http, Call("GET", entry_counter.COUNTS_PATH, 200))).json())
+        if len(reads) > 40:
+            raise AssertionError(f"entries never settled: {reads[-3:]}")
+    await checked(http, Call("GET", entry_counter.COUNTS_PATH + "?reset=1", 200))
+    return reads[-1]
+
+
+async def entries(target, ctx: Context, n: int = 10) -> Result:
+    """Entries into Python per start, status read, callback and claim (targets launched with the counter)."""
+    res = Result()
+    if not getattr(target, "counts_entries", False):
+        res.notes.append("not counted: the peer is JavaScript (one entry per request and per object call)")
+        return res
+    await prepare(target)
+    async with http_client(target) as http:
+        job_id = await new_job(target, http, ctx)
+        queue = {"X-API-Key": SERVER_KEY}
+        await checked(http, Call("POST", "/api/jobs", 201, queue, [{"file_name": f"c{i}.mp4"} for i in range(n)]))
+        await _entries(http, target)
+        runs = await runpod_runs(ctx)
+        ops = {
+            "start": lambda i: target.start(),
+            "status read": lambda i: target.status(job_id),
+            "callback": lambda i: target.callback(job_id, {"status": "progress", "progress": 1, "message": f"m{i}"}),
+            "claim": lambda i: Call("GET", "/api/jobs/claim", 200, queue),
+        }
+        for op, call in ops.items():
+            for i in range(n):
+                await checked(http, call(i))
+            if op == "start" and await wait_runs(ctx, runs + n, 60) < runs + n:
+                raise AssertionError("not every start reached RunPod")
+            seen = await _entries(http, target)
+            counts, ms = seen["counts"], seen["ms"]
+            res.add(f"entries into Python per {op}", sum(counts.values()) / n, "{:.2f}", ratio=False)
+            res.notes.append(f"{op} ×{n}: " + ", ".join(f"{k} {v} ({ms.get(k, 0) / v:.2f} ms each, wall)"
+                                                         for k, v in sorted(counts.items())))
+    return res
+
+
 SCENARIOS = {
     "starts": starts,
     "status": status_reads,
@@ -192,4 +239,5 @@ SCENARIOS = {
     "claims": claims,
     "cpu": cpu_per_request,
     "profile": profile,
+    "entries": entries,
 }

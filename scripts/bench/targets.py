@@ -32,6 +32,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import entry_counter
 import httpx
 
 from auth import callback_sig
@@ -76,15 +77,20 @@ class ProjectTarget:
 
     def __init__(self, runpod_url: str) -> None:
         self.runpod_url = runpod_url
+        self.counts_entries = False  # set by launch(count_entries=True): GET /__dev/entries answers
         self._tmp: tempfile.TemporaryDirectory | None = None
         self._worker = None
         self.token = user_token(USER, ttl_s=24 * 3600)
         self.auth = {"Authorization": f"Bearer {self.token}"}
 
     # -- lifecycle ------------------------------------------------------------------------------
-    def launch(self) -> None:
+    def launch(self, count_entries: bool = False) -> None:
+        """Serve the project; with `count_entries`, a scratch copy whose entries into Python are counted
+        (entry_counter.py; the same code, one development-only module more)."""
         self._tmp = tempfile.TemporaryDirectory(prefix="compare-project-")
-        self._worker = make_worker(Path(self._tmp.name), worker_env(self.runpod_url))
+        root = entry_counter.counting_root(Path(self._tmp.name) / "root") if count_entries else REPO
+        self._worker = make_worker(Path(self._tmp.name) / "state", worker_env(self.runpod_url), root=root)
+        self.counts_entries = count_entries
         self._worker.start(timeout=300)
 
     def stop(self) -> None:
@@ -105,7 +111,7 @@ class ProjectTarget:
 
     def objects_constructed(self) -> int:
         """How many times a job's object was constructed so far (the log says so once each)."""
-        return self._worker.log_text().count("ExportJobState: object constructed")
+        return self._worker.log_text().count("UserJobs: object constructed")
 
     async def prepare(self, http: httpx.AsyncClient) -> None:
         """Upload the input object the starts name, through the project's own upload URL."""
@@ -127,8 +133,8 @@ class ProjectTarget:
         return Call("GET", f"/api/storage/presigned-url?key={INPUT_KEY}", 200, self.auth)
 
     def callback(self, job_id: str, body: dict) -> Call:
-        sig = callback_sig.sign(SECRETS["CALLBACK_SECRET"], job_id)
-        return Call("POST", f"/api/runpod/callback/{job_id}?sig={sig}", 200, {}, body)
+        sig = callback_sig.sign(SECRETS["CALLBACK_SECRET"], job_id, USER)
+        return Call("POST", f"/api/runpod/callback/{job_id}?u={USER}&sig={sig}", 200, {}, body)
 
     def websocket(self, job_id: str) -> str:
         return f"{self._worker.ws_url}/api/jobs/{job_id}/ws?token={self.token}"

@@ -1,7 +1,7 @@
 """A Durable Object's one alarm, and the time this instance last set or read for it.
 
 Reading or setting the alarm is a storage call. The object is its alarm's only setter, so the time it
-last set or read stays the alarm's time until the alarm fires (the handler calls `forget()`) or the
+last set or read stays the alarm's time until the alarm fires (the handler calls `fired()`) or the
 object is rebuilt (a new instance starts not knowing). Most events then cost no alarm call at all: a
 progress report that leaves the job's next alarm where it was, a claim whose lease ends after the
 earliest one, an upsert while the index's database write is already scheduled.
@@ -20,8 +20,13 @@ class AlarmTime:
         self._ms: Any = _UNKNOWN  # epoch ms, None for no alarm, or _UNKNOWN
 
     def forget(self) -> None:
-        """The alarm fired, or the storage is to be asked again."""
+        """The storage is to be asked again."""
         self._ms = _UNKNOWN
+
+    def fired(self) -> None:
+        """Called first by the alarm handler: the alarm that fired is spent (the runtime clears it once
+        the handler succeeds; whatever the handler sets replaces it)."""
+        self._ms = None
 
     async def current(self) -> int | None:
         """When the alarm is set for (epoch ms), or None."""

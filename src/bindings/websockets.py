@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from js import WebSocket, WebSocketPair, WebSocketRequestResponsePair
+from pyodide.ffi import to_js
 
 _send = WebSocket.prototype.send.call  # bound to `send`: _send(ws, text) is ws.send(text)
 
@@ -18,6 +19,22 @@ def new_pair() -> tuple[Any, Any]:
     """(client, server) ends of a new WebSocket pair."""
     client, server = WebSocketPair.new().object_values()
     return client, server
+
+
+def accept(ctx: Any, server: Any, tag: str) -> None:
+    """Hand `server` to the runtime as a hibernatable socket, findable again by `tag`."""
+    ctx.acceptWebSocket(server, to_js([tag]))
+
+
+def tagged(ctx: Any, tag: str) -> list:
+    """The object's open sockets accepted with `tag`."""
+    return list(ctx.getWebSockets(tag))
+
+
+def tag_of(ctx: Any, ws: Any) -> str | None:
+    """The tag `ws` was accepted with (kept by the runtime across hibernation)."""
+    tags = list(ctx.getTags(ws))
+    return str(tags[0]) if tags else None
 
 
 def auto_response(ctx: Any, request: str, response: str) -> None:

@@ -25,7 +25,7 @@ from refusals import refusal
 class EncodeQueue(DurableObject):
     def __init__(self, ctx, env):
         super().__init__(ctx, env)
-        # One line per construction, as ExportJobState does: how an operator (and the eviction test)
+        # One line per construction, as UserJobs does: how an operator (and the eviction test)
         # sees that an idle queue was evicted and rebuilt from its stored rows.
         print(f"EncodeQueue: object constructed ({ctx.id.toString()})")
         self.store = QueueStore(ctx.storage.sql)
@@ -73,7 +73,7 @@ class EncodeQueue(DurableObject):
         return self.store.stats(now_ms())
 
     async def alarm(self, alarm_info=None):
-        self.alarm_time.forget()  # this one has fired
+        self.alarm_time.fired()
         returned = self.store.sweep(now_ms())
         if returned:
             print(f"EncodeQueue: alarm put back {returned} job(s) whose lease expired")

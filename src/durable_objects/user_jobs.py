@@ -1,99 +1,125 @@
-"""UserJobs: one Durable Object per user, holding the index behind `GET /api/export/jobs` and
-keeping the user's database in R2 in step with it.
+"""UserJobs: one Durable Object per user (`getByName(user_id)`) holding that user's export jobs,
+their list, their WebSockets and their record in the user's database; a thin shell over the
+runtime-free lifecycle (jobs/lifecycle.py).
 
-Why a Durable Object and not the user's database in R2: every start and every status change
-writes the index, and 50 concurrent starts for one user would be 50 compare-and-swap writers on
-one R2 blob, each retry re-downloading it. One object per user serializes those writes for free,
-its primary key makes a duplicate impossible, and listing is one indexed SQL query.
+Why one object per user and not one per job: every operation on a job is then the request plus one
+call into one object. A start creates the job, claims its idempotency key and submits it to RunPod
+in one invocation; the job list is a query over the same rows, so it shows a start or a status
+change at once without a second object being told (each such call entered Python again, and the
+issue-18 profile put a start at five entries); a callback finds the job and its sockets in the same
+place. The trade-off: one user's jobs share one single-threaded object. A user's requests are
+serialized there (docs/benchmarks.md has what one object sustains), which also serializes what
+must be: the idempotency claim and the create, the database batch.
 
-The user's database still records every job (its creation and its terminal state, docs/api.md), and
-this object is where those records meet: an upsert that owes the database a record marks the row
-and sets the alarm, and the alarm (user_db_sync.py) writes every marked row in one
-compare-and-swap of the blob. A burst of starts is one database write instead of one per start,
-and writers of one user's blob no longer race each other. Crash safety as for the job objects: the
-handlers do no outbound I/O; what is owed is stored, with the alarm, before they return.
+Crash safety: every handler stores what it owes with each job (`due_ms`) and sets the object's one
+alarm to the earliest due before any outbound I/O, so whatever a crash interrupts — the start's
+submission included — the alarm finishes. A start's submission runs after its answer, in the same
+invocation (`bindings.background`); the alarm is its safety net, not its path.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+from collections.abc import Callable
+from urllib.parse import urlsplit
 
-from workers import DurableObject
-
-from bindings.do_sql import execute, one_or_none, rows
+from bindings import background
+from bindings.alarm_time import AlarmTime
+from bindings.do_sql import execute, rows
+from bindings.http import request as http_request
 from clock import now_ms
-from durable_objects.user_db_sync import USER_DB_BATCH_MS, UserDbSync
+from durable_objects import user_db_sync
+from durable_objects.socket_object import SocketObject
+from jobs import idempotency, store
 from jobs.cursor import InvalidCursor, decode_cursor, encode_cursor
-from jobs.model import TERMINAL
+from jobs.ids import parse_ws_path
+from jobs.lifecycle import JobLifecycle, Ports, due_rule
+from jobs.runpod import RunPodClient
+from jobs.store import JobTable
+from outbound import first_line
+from refusals import refusal
+from settings import Settings
+from worker_errors import json_error, refusal_error
 
-IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
-_TERMINAL_SQL = "(" + ", ".join(f"'{s}'" for s in sorted(TERMINAL)) + ")"
-
-
-def _ensure_schema(sql) -> None:
-    execute(sql, """CREATE TABLE IF NOT EXISTS jobs (
-        job_id TEXT PRIMARY KEY, created_ms INTEGER NOT NULL, status TEXT NOT NULL, type TEXT NOT NULL,
-        version INTEGER NOT NULL, body TEXT NOT NULL)""")
-    columns = {r["name"] for r in rows(sql, "SELECT name FROM pragma_table_info('jobs')")}
-    # Added with the database sync: what the user's database records beyond the body, and whether
-    # the database is owed the row.
-    for name, kind in (("runpod_id", "TEXT"), ("output_key", "TEXT"), ("db_pending", "INTEGER NOT NULL DEFAULT 0")):
-        if name not in columns:
-            execute(sql, f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
-    execute(sql, "CREATE INDEX IF NOT EXISTS jobs_newest ON jobs (created_ms DESC, job_id DESC)")
-    execute(sql, "CREATE INDEX IF NOT EXISTS jobs_db_owed ON jobs (job_id) WHERE db_pending = 1")
-    execute(sql, """CREATE TABLE IF NOT EXISTS idempotency (
-        key TEXT PRIMARY KEY, job_id TEXT NOT NULL, fingerprint TEXT NOT NULL, created_ms INTEGER NOT NULL)""")
+log = logging.getLogger("reel.user_jobs")
+DUE_BATCH = 50  # jobs the alarm works on at once; the rest are due again right after
+FAILED_STEP_PAUSE_MS = 5000  # an alarm step that raised is tried again after this
 
 
-class UserJobs(DurableObject):
+class UserJobs(SocketObject):
     def __init__(self, ctx, env):
         super().__init__(ctx, env)
-        self.sql = ctx.storage.sql
-        _ensure_schema(self.sql)
-        self.db_sync = UserDbSync(ctx, env)
+        # One line per construction: how an operator (and the eviction tests) see that an object was
+        # evicted and rebuilt.
+        print(f"UserJobs: object constructed ({ctx.id.toString()})")
+        sql = ctx.storage.sql
+        tables = {r["name"] for r in rows(sql, "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "jobs" in tables:  # the index of the one-object-per-job layout, whose job objects are gone
+            execute(sql, "DROP TABLE jobs")
+        store.ensure_schema(sql, tables)
+        idempotency.ensure_schema(sql, tables)
+        user_db_sync.ensure_schema(sql, tables)
+        self.sql = sql
+        self.settings = settings = Settings.from_env(env)  # fixed for the object's life: parsed once
+        # A record saved owing the user's database its state makes sure a database write is due.
+        self.jobs = JobTable(sql, due_rule(settings), owed=lambda job: self.db_sync.owe(
+            job.user_id, now_ms() + user_db_sync.USER_DB_BATCH_MS))
+        self.db_sync = user_db_sync.UserDbSync(sql, env.USER_DATA, self.jobs)
+        self.alarm_time = AlarmTime(ctx.storage)
+        self._runpod = lambda: RunPodClient(settings.runpod_endpoint, settings.secret("RUNPOD_API_KEY"), http_request)
+        # Messages of a call wait until its alarm is set: a socket never hears of a change whose
+        # follow-ups a crash could still strand (storage and setAlarm do not open the input gate, so no
+        # other event runs in between).
+        self._held: list[tuple[str, list[dict]]] | None = None
+
+    def _job(self, job_id: str) -> JobLifecycle:
+        return JobLifecycle(Ports(store=self.jobs.one(job_id), runpod=self._runpod,
+                                  broadcast=lambda messages: self._broadcast(job_id, messages)), self.settings)
+
+    # -- RPC from the API routes and callbacks ---------------------------------------------
+    async def start(self, spec: dict, idempotency_key: str | None, fingerprint: str) -> dict:
+        """Create the job (once per idempotency key) and submit it right after answering."""
+        job_id, replayed = spec["job_id"], False
+        if idempotency_key:
+            claim = idempotency.claim(self.sql, idempotency_key, job_id, fingerprint, now_ms())
+            if not claim.same_request:
+                return refusal("idempotency_key_reused")
+            job_id, replayed = claim.job_id, claim.replayed
+        lifecycle = self._job(job_id)
+        job, created = lifecycle.create({**spec, "job_id": job_id})
+        if created:
+            attempt = lifecycle.begin_submit()
+            await self._schedule()  # the safety net, stored before the submission goes out
+            background.keep_running(self.ctx, self._submit(job_id, attempt))
+        elif not job.terminal:  # a replay: re-drive the job if it lost its alarm
+            self.alarm_time.forget()  # the storage's word: is the alarm really there?
+            if await self.alarm_time.current() is None:
+                await self._schedule()
+        return {"job": job.status_body(), "replayed": replayed}
+
+    async def _submit(self, job_id: str, attempt: int) -> None:
+        try:
+            await self._job(job_id).submit(attempt)
+            await self._schedule()
+        except Exception:  # the alarm set before the submission retries it
+            log.exception("submission of %s after its start failed; the alarm retries it", job_id)
 
     # Plain methods where nothing is awaited: a coroutine would cost an event-loop round trip per call.
-    def claim_idempotency_key(self, key: str, job_id: str, fingerprint: str, now_ms: int) -> dict:
-        """The job a key already names (within 24 h), or record that it now names `job_id`."""
-        execute(self.sql, "DELETE FROM idempotency WHERE created_ms < ?", now_ms - IDEMPOTENCY_TTL_MS)
-        found = one_or_none(self.sql, "SELECT job_id, fingerprint FROM idempotency WHERE key = ?", key)
-        if found is not None:
-            return {"job_id": found["job_id"], "replayed": True, "same_request": found["fingerprint"] == fingerprint}
-        execute(self.sql, "INSERT INTO idempotency (key, job_id, fingerprint, created_ms) VALUES (?, ?, ?, ?)",
-                key, job_id, fingerprint, now_ms)
-        return {"job_id": job_id, "replayed": False, "same_request": True}
+    def status(self, job_id: str, export_type: str | None = None) -> str | None:
+        """The status body as JSON text, which the route hands on as it is (no conversion of an RPC
+        result to Python and back); None when there is no such job of `export_type`."""
+        job = self.jobs.load(job_id)
+        if job is None or (export_type is not None and job.type != export_type):
+            return None
+        return json.dumps(job.status_body(), separators=(",", ":"))
 
-    def release_idempotency_key(self, key: str, job_id: str) -> None:
-        """Forget a key whose job could not be created, so a retry with it can succeed."""
-        execute(self.sql, "DELETE FROM idempotency WHERE key = ? AND job_id = ?", key, job_id)
+    async def cancel(self, job_id: str) -> dict:
+        return await self._change(lambda: self._job(job_id).cancel())
 
-    async def upsert(self, entry: dict) -> None:
-        """Record a job's latest snapshot; an older snapshot arriving late never replaces a newer one.
-
-        The user's database is owed the job when the index first sees it and when it first sees it
-        terminal; until the alarm wrote it, the row stays owed and its newest snapshot is what is written."""
-        owed = rows(self.sql, f"""INSERT INTO jobs (job_id, created_ms, status, type, version, body, runpod_id,
-                output_key, db_pending)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)
-            ON CONFLICT (job_id) DO UPDATE SET status = excluded.status, version = excluded.version,
-                body = excluded.body, runpod_id = excluded.runpod_id, output_key = excluded.output_key,
-                db_pending = CASE WHEN jobs.db_pending = 1 OR (excluded.status IN {_TERMINAL_SQL}
-                                  AND jobs.status NOT IN {_TERMINAL_SQL}) THEN 1 ELSE 0 END
-            WHERE excluded.version > jobs.version
-            RETURNING db_pending""",  # noqa: S608 - the statuses are the model's constants
-                    entry["job_id"], entry["created_ms"], entry["status"], entry["type"], entry["version"],
-                    json.dumps(entry["body"]), entry["runpod_id"], entry["output_key"])
-        # An entry the index already has (a retried push) changes nothing and returns no row; the row
-        # may still be owed with no alarm if an earlier call died between its write and the alarm, so
-        # that is checked too: the job's object retries its push until one of them gets through.
-        pending = (owed[0] if owed else one_or_none(self.sql, "SELECT db_pending FROM jobs WHERE job_id = ?",
-                                                     entry["job_id"]))["db_pending"]
-        if pending:
-            await self.db_sync.owed(entry["user_id"], now_ms() + USER_DB_BATCH_MS)
-
-    async def alarm(self, alarm_info=None):
-        await self.db_sync.run()
+    async def callback(self, job_id: str, body: dict) -> dict:
+        return await self._change(lambda: self._job(job_id).callback(body))
 
     def list_jobs(self, status: str | None, job_type: str | None, limit: int, cursor: str | None) -> dict:
         where, params = [], []
@@ -110,11 +136,71 @@ class UserJobs(DurableObject):
                 return {"error": str(exc)}
             where.append("(created_ms < ? OR (created_ms = ? AND job_id < ?))")
             params += [created_ms, created_ms, job_id]
-        query = "SELECT job_id, created_ms, body FROM jobs"
-        if where:
-            query += " WHERE " + " AND ".join(where)
-        query += " ORDER BY created_ms DESC, job_id DESC LIMIT ?"
-        found = rows(self.sql, query, *params, limit + 1)
+        found = self.jobs.page(where, params, limit + 1)
         page = found[:limit]
-        next_cursor = encode_cursor(page[-1]["created_ms"], page[-1]["job_id"]) if len(found) > limit else None
-        return {"jobs": [json.loads(r["body"]) for r in page], "next_cursor": next_cursor}
+        next_cursor = encode_cursor(page[-1].created_ms, page[-1].job_id) if len(found) > limit else None
+        return {"jobs": [job.status_body() for job in page], "next_cursor": next_cursor}
+
+    # -- the alarm ------------------------------------------------------------------------------
+    async def alarm(self, alarm_info=None):
+        self.alarm_time.fired()
+        # Side by side: one job waiting on a slow RunPod answer never holds up another's (each step
+        # reads its own row again after every await, so they cannot step on each other).
+        due = self.jobs.due_ids(now_ms(), DUE_BATCH)
+        outcomes = await asyncio.gather(*(self._job(job_id).run_due() for job_id in due), return_exceptions=True)
+        failed = [(job_id, o) for job_id, o in zip(due, outcomes, strict=True) if isinstance(o, Exception)]
+        for job_id, outcome in failed:  # still due: the alarm comes back to it after a pause, not in a loop
+            log.error("alarm work for job %s failed: %s", job_id, first_line(outcome))
+        await self.db_sync.run(now_ms())
+        await self._schedule(not_before_ms=now_ms() + FAILED_STEP_PAUSE_MS if failed else 0)
+
+    async def _schedule(self, not_before_ms: int = 0) -> None:
+        """Make sure the object's one alarm fires by the earliest thing due; clear it when nothing is.
+
+        An alarm set earlier than needed stands: every callback moves its job's watchdog later, and
+        re-setting the alarm each time would be a storage call per callback; an early alarm finds
+        nothing due and sets the right time itself (`alarm`, which starts by forgetting the spent one)."""
+        due = [d for d in (self.jobs.earliest_due(), self.db_sync.due_ms()) if d is not None]
+        if not due:
+            await self.alarm_time.set(None)
+        elif not_before_ms:
+            await self.alarm_time.set(max(now_ms(), not_before_ms, min(due)))
+        else:
+            await self.alarm_time.no_later_than(max(now_ms(), min(due)))
+
+    async def _change(self, call: Callable[[], dict]) -> dict:
+        """Run a lifecycle call, set the alarm, and only then send the messages it broadcast: a failed
+        setAlarm tells nobody."""
+        self._held = []
+        try:
+            answer = call()
+            await self._schedule()
+            held = self._held
+        finally:
+            self._held = None
+        for job_id, messages in held:
+            self.broadcast(job_id, messages)
+        return answer
+
+    def _broadcast(self, job_id: str, messages: list[dict]) -> None:
+        if self._held is not None:
+            self._held.append((job_id, messages))
+        else:  # the alarm's steps: its own retry covers a crash, and progress is not held back
+            self.broadcast(job_id, messages)
+
+    # -- WebSockets -----------------------------------------------------------------------------
+    async def fetch(self, request):
+        """The upgrade of `/api/jobs/{id}/ws`, forwarded by the entry point only to the object of the
+        user it authenticated."""
+        if (request.headers.get("upgrade") or "").lower() != "websocket":
+            return json_error(426, "upgrade_required", "Expected a WebSocket upgrade")
+        job = self.jobs.load(parse_ws_path(urlsplit(request.url).path) or "")
+        if job is None:
+            return refusal_error("not_found")
+        return self.accept(job.job_id, job.status_message())
+
+    def on_message(self, ws, tag: str, data: dict) -> None:
+        if data.get("type") == "status":
+            job = self.jobs.load(tag)
+            if job is not None:
+                self.send(ws, job.status_message())

@@ -5,15 +5,12 @@ written down. It stores the record with the follow-ups it needs and sets the ala
 the one place that does the outbound work. If the process dies anywhere, the stored record and its
 alarm finish the job after a restart.
 
-Each follow-up channel of a job is a `FollowUp`, a value with its own failure count and retry time,
-so that a broken channel never delays or exhausts another:
-- `cancel`: RunPod must be told to cancel the job's `runpod_id`;
-- `index`: the user's job index (UserJobs) has not seen the latest version. A new status is owed at
-  once; progress and messages alone within `INDEX_COALESCE_MS`, so a job reporting progress many
-  times a second pushes to its index (and runs its alarm) a few times a minute, not once per report.
-  The index passes creations and terminal states on to the user's database in R2.
-Submission has its own clock on the record (`next_submit_ms`), and every live job runs on two more,
-the timeout and the stall watchdog (jobs/deadlines.py).
+A follow-up channel of a job is a `FollowUp`, a value with its own failure count and retry time,
+so that a broken channel never delays or exhausts another: today one, `cancel` (RunPod must be told
+to cancel the job's `runpod_id`). Submission has its own clock on the record (`next_submit_ms`),
+and every live job runs on two more, the timeout and the stall watchdog (jobs/deadlines.py). The
+user's job list needs no follow-up: it is a query over the same rows as the jobs themselves
+(jobs/store.py), so it can never lag behind them.
 """
 
 from __future__ import annotations
@@ -26,7 +23,6 @@ SYNC_BACKOFF_BASE_S = 1.0
 SYNC_BACKOFF_MAX_S = 300.0
 # A channel that failed this often is given up on (logged): its target is gone or refuses for good.
 SYNC_MAX_FAILURES = 20
-INDEX_COALESCE_MS = 2000
 
 
 @dataclass(frozen=True)
@@ -43,15 +39,6 @@ class FollowUp:
     def requested(self) -> FollowUp:
         """Owed (again), due at once."""
         return FollowUp(True, self.failures, 0)
-
-    def requested_by(self, due_ms: int) -> FollowUp:
-        """Owed by `due_ms`, unless already owed: that time (sooner, or a failure's backoff) stands,
-        and the update it sends will carry this change too."""
-        return self if self.pending else FollowUp(True, self.failures, due_ms)
-
-    def deferred(self, due_ms: int) -> FollowUp:
-        """An owed update goes no sooner than `due_ms`."""
-        return FollowUp(self.pending, self.failures, max(self.retry_ms, due_ms))
 
     def failed(self, now_ms: int) -> FollowUp:
         """After a failed attempt: retried with backoff, or given up (no longer pending) at the limit."""

@@ -1,14 +1,16 @@
-"""An export job's whole lifecycle, runtime-free: create, callbacks, cancel, and the alarm's work
-(submission with retries, the watchdog, the timeout, RunPod cancels, index pushes).
+"""An export job's whole lifecycle, runtime-free: create, callbacks, cancel, submission with
+retries, the watchdog, the timeout and RunPod cancels.
 
-`ExportJobState` (durable_objects/export_job.py) is a thin shell over this: it builds the `Ports`
-from the runtime (the object's SQL storage, `workers.fetch`, the user's index object, its
-WebSockets) and sets the alarm to `next_alarm_ms()` after every call. Tests build them from fakes
+`UserJobs` (durable_objects/user_jobs.py) is a thin shell over this: it builds the `Ports` from the
+runtime (the job's row in the user's object, `workers.fetch`, the job's WebSockets) and points the
+object's alarm at the earliest `due_ms` of its jobs after every call. Tests build them from fakes
 and run every rule on CPython.
 
-Crash safety (jobs/followups.py): `create`, `cancel` and `callback` do no outbound I/O; they store
-the record with what it owes and broadcast. `run_due` is the one place that calls out, and every
-call is an `await` during which other events of the object may run (workerd's input gates open), so
+Crash safety (jobs/followups.py): `create`, `cancel`, `callback` and `begin_submit` do no outbound
+I/O; they store the record with what it owes (and when: `due_ms`) and broadcast. `submit` and
+`run_due` are the places that call out — the first right after a start, in the start's own
+invocation, the second in the alarm, which also finishes whatever a crash interrupted. Every call
+out is an `await` during which other events of the object may run (workerd's input gates open), so
 the record is read again after each one before it is changed, and a follow-up is marked done only
 if nothing newer was asked of it meanwhile.
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -26,8 +28,8 @@ from backoff import backoff_ms
 from clock import now_ms
 from jobs import deadlines
 from jobs.callbacks import InvalidCallback, from_runpod_status, parse_callback
-from jobs.followups import DONE, INDEX_COALESCE_MS
-from jobs.model import CANCELLED, ERROR, PENDING, PROCESSING, JobRecord
+from jobs.followups import DONE
+from jobs.model import CANCELLED, ERROR, PENDING, PROCESSING, JobRecord, output_key_for
 from jobs.runpod import RunPodClient
 from jobs.state import Outcome, apply, finish, start_processing
 from jobs.store import JobStore
@@ -43,19 +45,22 @@ SUBMIT_MAX_ATTEMPTS = 8
 SUBMIT_BACKOFF_MAX_S = 300
 SUBMIT_MARGIN_S = 5  # beyond the submission's own timeout, before an attempt counts as lost
 SUBMIT_WAITING_MESSAGE = "Waiting for the GPU service; retrying"
-ANY_VIEWER = "*"  # a server key acting for nobody in particular
 
 
 @dataclass
 class Ports:
     """What the lifecycle needs from the world, each a plain Python callable or object."""
 
-    store: JobStore
+    store: JobStore  # the job's row
     runpod: Callable[[], RunPodClient]  # made per call: a missing secret fails that step, not the object
-    push_index: Callable[[dict], Awaitable[Any]]  # the user's job index (UserJobs.upsert)
     broadcast: Callable[[list[dict]], None]  # to the job's WebSockets
     clock: Callable[[], int] = now_ms  # epoch ms, what records are stamped with
     wall_clock: Callable[[], float] = time.time  # epoch s, what URLs are signed with
+
+
+def due_rule(settings: Settings) -> Callable[[JobRecord], int | None]:
+    """When a record next owes the alarm something, under these settings (what `JobTable` stores)."""
+    return lambda job: deadlines.due_ms(job, stall_poll_s=settings.stall_poll_s, job_timeout_s=settings.job_timeout_s)
 
 
 class JobLifecycle:
@@ -72,22 +77,14 @@ class JobLifecycle:
         t = self.ports.clock()
         job = JobRecord(job_id=spec["job_id"], user_id=spec["user_id"], type=spec["type"],
                         project_id=int(spec["project_id"]), input_key=spec["input_key"],
-                        output_key=spec["output_key"], params_json=json.dumps(spec["params"]),
+                        output_key=output_key_for(spec["type"], spec["job_id"]), params_json=json.dumps(spec["params"]),
                         base_url=spec["base_url"], created_ms=t, updated_ms=t, last_signal_ms=t,
-                        next_submit_ms=t)
-        job.index = job.index.requested()
+                        next_submit_ms=t, db_pending=1)
         self.store.save(job)
         return job, True
 
-    def visible(self, viewer: str) -> JobRecord | None:
-        """The job, if `viewer` (a user id, or ANY_VIEWER for a server key) may see it."""
+    def cancel(self) -> dict:
         job = self.store.load()
-        if job is None or (viewer != ANY_VIEWER and viewer != job.user_id):
-            return None
-        return job
-
-    def cancel(self, viewer: str) -> dict:
-        job = self.visible(viewer)
         if job is None:
             return refusal("not_found")
         if job.terminal:
@@ -96,7 +93,7 @@ class JobLifecycle:
         if job.runpod_id:
             job.cancel = job.cancel.requested()
         self.save_change(job, outcome)
-        return {"job": job.status_body(), "index_entry": job.index_entry()}
+        return {"job": job.status_body()}
 
     def callback(self, body: Any) -> dict:
         """Apply a RunPod or GPU-worker report: {"received": ...}, or a refusal."""
@@ -123,22 +120,14 @@ class JobLifecycle:
         return answer
 
     def save_change(self, job: JobRecord, outcome: Outcome) -> None:
-        """Store a change with what it owes the index (a new status at once, progress within a couple
-        of seconds) and tell the sockets."""
-        if outcome.changed:
-            job.index = (job.index.requested() if outcome.new_status
-                         else job.index.requested_by(self.ports.clock() + INDEX_COALESCE_MS))
+        """Store a change (a job that just ended owes the user's database its record) and tell the sockets."""
+        if outcome.new_status and job.terminal:
+            job.db_pending = 1
         self.store.save(job)
         if outcome.messages:
             self.ports.broadcast(outcome.messages)
 
-    def next_alarm_ms(self) -> int | None:
-        job = self.store.load()
-        return None if job is None else deadlines.next_alarm_ms(
-            job, self.ports.clock(), stall_poll_s=self.settings.stall_poll_s,
-            job_timeout_s=self.settings.job_timeout_s)
-
-    # -- the alarm: the one place that calls out --------------------------------------------
+    # -- calling out: a start's submission, and the alarm ------------------------------------
     async def run_due(self) -> None:
         """Do whatever is due now; each step stores its own result (the shell then sets the alarm)."""
         job = self.store.load()
@@ -156,18 +145,24 @@ class JobLifecycle:
             await self._poll()
         if self.store.load().cancel.due(self.ports.clock()):
             await self._cancel()
-        if self.store.load().index.due(self.ports.clock()):
-            await self._push_index()
 
     async def _submit(self) -> None:
+        await self.submit(self.begin_submit())
+
+    def begin_submit(self) -> int:
+        """Count an attempt and mark it in flight (stored: no I/O yet); the attempt's number."""
         job = self.store.load()
         job.submit_attempts += 1  # counted before the request: a crash mid-request still used an attempt
-        attempt = job.submit_attempts
-        # While this attempt is out the job is not due again: another event of the object (a replayed
-        # start re-arming a spent alarm) must not send a second /run. After a crash mid-request, the
-        # alarm retries once the attempt would have timed out anyway.
+        # While this attempt is out the job is not due again: another event of the object (the alarm, a
+        # replayed start) must not send a second /run. After a crash mid-request, the alarm retries once
+        # the attempt would have timed out anyway.
         job.next_submit_ms = self.ports.clock() + int((self.settings.submit_timeout_s + SUBMIT_MARGIN_S) * 1000)
         self.store.save(job)
+        return job.submit_attempts
+
+    async def submit(self, attempt: int) -> None:
+        """Send the job to RunPod (attempt `attempt`, begun with `begin_submit`) and store the outcome."""
+        job = self.store.load()
         try:
             payload, webhook = runpod_input(job, self.settings, self.ports.wall_clock())
             result = await self.ports.runpod().submit(payload, webhook, timeout_s=self.settings.submit_timeout_s)
@@ -232,27 +227,3 @@ class JobLifecycle:
         job.cancel = DONE
         self.store.save(job)
 
-    async def _push_index(self) -> None:
-        job = self.store.load()
-        entry = job.index_entry()
-        try:
-            await self.ports.push_index(entry)
-        except Exception as exc:
-            log.warning("job index update for %s failed: %s", job.job_id, first_line(exc))
-            job = self.store.load()
-            job.index = job.index.failed(self.ports.clock())
-            if not job.index.pending:
-                log.warning("giving up the index update of %s", job.job_id)
-            self.store.save(job)
-            return
-        # Done, unless the job changed while the update was out: then the newer state is still owed,
-        # at once for a new status, and after the coalescing window when only progress or a message
-        # moved (else a job reporting fast would push back to back, one push per round trip).
-        job = self.store.load()
-        if job.status_body() == entry["body"]:
-            job.index = DONE
-        elif job.status == entry["status"]:
-            job.index = job.index.deferred(self.ports.clock() + INDEX_COALESCE_MS)
-        else:
-            return
-        self.store.save(job)

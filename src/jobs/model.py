@@ -45,22 +45,20 @@ class JobRecord:
     submit_attempts: int = 0
     next_submit_ms: int = 0
     submit_waiting: int = 0  # a submission failed and is being retried (the status says so)
-    # Follow-ups the alarm owes (jobs/followups.py): RunPod's cancel, and the user's job index, which
-    # has not seen the latest state while `index` is pending.
+    # A follow-up the alarm owes (jobs/followups.py): RunPod's cancel.
     cancel: FollowUp = field(default=DONE)
-    index: FollowUp = field(default=DONE)
-    version: int = 0  # bumped on every save, so the index can drop snapshots that arrive late
+    # The user's database in R2 is owed this job's record: set when it is created and when it ends
+    # (durable_objects/user_db_sync.py writes the owed records of a user in one go).
+    db_pending: int = 0
+    version: int = 0  # bumped on every save: the database sync clears `db_pending` of the version it wrote
 
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL
 
-    def index_entry(self) -> dict:
-        """What the user's job index keeps: the status body plus what it sorts and filters on, and what
-        the user's database records beyond the body (storage/user_db.py)."""
-        return {"job_id": self.job_id, "user_id": self.user_id, "created_ms": self.created_ms,
-                "status": self.status, "type": self.type, "version": self.version, "body": self.status_body(),
-                "runpod_id": self.runpod_id, "output_key": self.output_key}
+    def db_record(self) -> dict:
+        """What the user's database records (storage/user_db.py): the status body, the RunPod id and the output key."""
+        return {**self.status_body(), "runpod_job_id": self.runpod_id, "output_key": self.output_key}
 
     def _outcome_fields(self) -> dict:
         """What both the status body and the status message show beyond status and progress."""

@@ -16,7 +16,7 @@ from jobs.model import CANCELLED, COMPLETE, ERROR, PENDING, PROCESSING, JobRecor
 @dataclass
 class Outcome:
     changed: bool = False
-    new_status: bool = False  # the status moved (the index is told at once; progress alone may wait)
+    new_status: bool = False  # the status moved
     ignored: str | None = None  # "terminal", "duplicate" or "stale" when nothing changed
     messages: list[dict] = field(default_factory=list)  # WebSocket messages to broadcast, in order
 

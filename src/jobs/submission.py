@@ -21,7 +21,7 @@ def runpod_input(job: JobRecord, settings: Settings, now: float) -> tuple[dict, 
     input_url, _ = urls.object_url(settings, job.base_url, keys.user_key(job.user_id, job.input_key), "GET", ttl, now)
     output_url, _ = urls.object_url(settings, job.base_url, keys.user_key(job.user_id, job.output_key), "PUT", ttl,
                                     now, content_type="video/mp4")
-    callback_url = callback_sig.callback_url(job.base_url, job.job_id, settings.secret("CALLBACK_SECRET"))
+    callback_url = callback_sig.callback_url(job.base_url, job.job_id, job.user_id, settings.secret("CALLBACK_SECRET"))
     payload = {"job_id": job.job_id, "user_id": job.user_id, "type": job.type, "input_key": job.input_key,
                "output_key": job.output_key, "params": json.loads(job.params_json),
                "callback_url": callback_url, "input_url": input_url, "output_url": output_url,

@@ -282,9 +282,12 @@ def test_websocket_upgrade_needs_a_valid_credential(worker):
     assert _ws_status(worker, path, {**_bearer(queue_token()), "X-User-Id": "alice"}) == 403
     assert _ws_status(worker, path + f"?token={queue_token(ttl_s=-3600)}") == 401
     assert _ws_status(worker, path + f"?token={queue_token(secret=SECRETS['USER_TOKEN_SECRET'])}") == 401
-    # Valid credentials reach the (empty) object, which does not know the job.
+    # A server key names the user whose job it opens, as on every user route.
+    assert _ws_status(worker, path, {"X-API-Key": SERVER_KEY}) == 400
+    assert _ws_status(worker, path, {"X-API-Key": SERVER_KEY, "X-User-Id": "no/such"}) == 400
+    # Valid credentials reach the user's object, which does not know the job.
     assert _ws_status(worker, path + f"?token={user_token('alice')}") == 404
-    assert _ws_status(worker, path, {"X-API-Key": SERVER_KEY}) == 404
+    assert _ws_status(worker, path, {"X-API-Key": SERVER_KEY, "X-User-Id": "alice"}) == 404
 
 
 def test_missing_secrets_are_named_not_crashed(tmp_path):

@@ -147,28 +147,33 @@ def test_out_of_order_duplicate_and_clamped_progress(client, fake_runpod, alice_
 
 
 def test_callback_signatures(client, fake_runpod, alice_input, worker):
+    from urllib.parse import parse_qs, urlsplit
+
+    from auth import callback_sig
+    from tests.conftest import SECRETS
+
     fake_runpod.mode = "ok"
     job_a, cb_a = start_submitted(client, fake_runpod)
     _, cb_b = start_submitted(client, fake_runpod)
-    sig_b = cb_b.split("sig=")[1]
+    query_a, query_b = (parse_qs(urlsplit(cb).query) for cb in (cb_a, cb_b))
+    assert query_a["u"] == ["alice"]
+    sig_a, sig_b = query_a["sig"][0], query_b["sig"][0]
     base = worker.base_url
     ok = {"status": "progress", "progress": 5}
-    assert httpx.post(f"{base}/api/runpod/callback/{job_a}", json=ok).status_code == 401
-    assert httpx.post(f"{base}/api/runpod/callback/{job_a}?sig={sig_b}", json=ok).status_code == 401
-    assert httpx.post(f"{base}/api/runpod/callback/{job_a}?sig=zz", json=ok).status_code == 401
-    assert httpx.post(f"{base}/api/runpod/callback/{job_a}", json=ok, headers=server_headers("alice")).status_code == 401
+    cb = f"{base}/api/runpod/callback/{job_a}"
+    assert httpx.post(cb, json=ok).status_code == 401
+    assert httpx.post(f"{cb}?u=alice&sig={sig_b}", json=ok).status_code == 401  # another job's signature
+    assert httpx.post(f"{cb}?u=alice&sig=zz", json=ok).status_code == 401
+    assert httpx.post(f"{cb}?sig={sig_a}", json=ok).status_code == 401  # the user is part of what is signed
+    assert httpx.post(f"{cb}?u=bob&sig={sig_a}", json=ok).status_code == 401  # ... so it cannot be changed
+    assert httpx.post(cb, json=ok, headers=server_headers("alice")).status_code == 401
     # The seed path works with the same signature.
-    sig_a = cb_a.split("sig=")[1]
-    assert httpx.post(f"{base}/api/jobs/{job_a}/do?sig={sig_a}", json=ok).status_code == 200
-    # A valid signature for a job that does not exist.
-    import hashlib
-    import hmac
-
-    from tests.conftest import SECRETS
-
-    ghost_sig = hmac.new(SECRETS["CALLBACK_SECRET"].encode(), b"ghost", hashlib.sha256).hexdigest()
-    r = httpx.post(f"{base}/api/runpod/callback/ghost?sig={ghost_sig}", json=ok)
-    assert r.status_code == 404 and r.json()["code"] == "not_found"
+    assert httpx.post(f"{base}/api/jobs/{job_a}/do?u=alice&sig={sig_a}", json=ok).status_code == 200
+    # A valid signature for a job that does not exist (in that user's object, or at all).
+    for user, job in (("alice", "ghost"), ("bob", job_a)):
+        ghost_sig = callback_sig.sign(SECRETS["CALLBACK_SECRET"], job, user)
+        r = httpx.post(f"{base}/api/runpod/callback/{job}?u={user}&sig={ghost_sig}", json=ok)
+        assert r.status_code == 404 and r.json()["code"] == "not_found"
 
 
 @pytest.mark.parametrize("body", [

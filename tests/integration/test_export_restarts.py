@@ -110,7 +110,7 @@ EVICTION_IDLE_S = 25
 
 
 def constructed(w) -> int:
-    return w.log_text().count("ExportJobState: object constructed")
+    return w.log_text().count("UserJobs: object constructed")
 
 
 def test_object_evicted_between_connect_and_broadcast(make_worker, fake_runpod):

@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 
 import httpx
 import pytest
 
-from tests.conftest import ORIGIN, SECRETS, put_object, server_headers
+from tests.conftest import ORIGIN, put_object, server_headers, signed_callback_path
 
 MAX_INT = 2**53 - 2  # bounds.MAX_INT
 OVERLAY = {"project_id": 1, "input_key": "working_videos/none.mp4",
            "params": {"highlight_regions": [], "effect_type": "blur"}}
 JSON = {**server_headers("alice"), "Content-Type": "application/json"}
-
-
-def _signed_callback(job_id: str = "nosuchjob") -> str:
-    sig = hmac.new(SECRETS["CALLBACK_SECRET"].encode(), job_id.encode(), hashlib.sha256).hexdigest()
-    return f"/api/runpod/callback/{job_id}?sig={sig}"
 
 
 # Every JSON route, with a body that passes the JSON rules; each case below breaks one rule.
@@ -29,7 +22,7 @@ JSON_ROUTES = [
     ("/api/export/overlay/start", '{"project_id": 1, "input_key": "a.mp4", "params": {"effect_type": "dim", '
                                   '"highlight_regions": [], "x": %s}}'),
     ("/api/storage/upload-url", '{"key": "a.mp4", "x": %s}'),
-    (_signed_callback(), '{"status": "progress", "x": %s}'),
+    (signed_callback_path("nosuchjob"), '{"status": "progress", "x": %s}'),
 ]
 BROKEN = [
     ("NaN", "invalid_json"), ("Infinity", "invalid_json"), ("-Infinity", "invalid_json"),

@@ -7,14 +7,12 @@ wherever GET is; callbacks follow the documented Content-Type rule.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 
 import httpx
 import pytest
 
-from tests.conftest import SECRETS, server_headers, token_headers, write_user_blob
+from tests.conftest import server_headers, signed_callback_path, token_headers, write_user_blob
 
 SCRIPT = b"<script>fetch('/x?'+JSON.stringify(localStorage))</script>"
 PAGES = ["/", "/add-jobs/", "/view-jobs/", "/docs"]
@@ -197,21 +195,16 @@ def test_head_never_claims_an_encode_job(client):
     assert stats["pending"] == 1 and stats["in_progress"] == 0, stats
 
 
-def _callback(job_id: str) -> str:
-    sig = hmac.new(SECRETS["CALLBACK_SECRET"].encode(), job_id.encode(), hashlib.sha256).hexdigest()
-    return f"/api/runpod/callback/{job_id}?sig={sig}"
-
-
 def test_callbacks_follow_the_content_type_rule(client):
     body = b'{"status": "progress", "progress": 5}'
     for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
-        r = client.post(_callback("nosuchjob"), content=body, headers={"Content-Type": ctype})
+        r = client.post(signed_callback_path("nosuchjob"), content=body, headers={"Content-Type": ctype})
         assert r.status_code == 415 and r.json()["code"] == "unsupported_media_type", ctype
     # The signature is checked first: a stranger learns nothing from the type rule.
     r = client.post("/api/runpod/callback/nosuchjob?sig=00", content=body, headers={"Content-Type": "text/plain"})
     assert r.status_code == 401
     # No Content-Type at all is read as JSON (RunPod's sender is not ours), here answered 404: no such job.
-    r = client.post(_callback("nosuchjob"), content=body)
+    r = client.post(signed_callback_path("nosuchjob"), content=body)
     assert r.status_code == 404 and r.json()["code"] == "not_found"
-    r = client.post(_callback("nosuchjob"), content=body, headers={"Content-Type": "application/json"})
+    r = client.post(signed_callback_path("nosuchjob"), content=body, headers={"Content-Type": "application/json"})
     assert r.status_code == 404

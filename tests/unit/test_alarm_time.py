@@ -70,3 +70,17 @@ def test_repeating_a_time_costs_no_storage_call_until_the_alarm_fires():
         assert storage.alarm == 30
 
     asyncio.run(run())
+
+
+def test_an_alarm_that_fired_is_known_spent_without_asking_the_storage():
+    storage = Storage(alarm=10)  # the runtime clears it once the handler succeeds
+    alarm = AlarmTime(storage)
+
+    async def run():
+        alarm.fired()
+        await alarm.set(None)  # nothing more due: nothing to clear
+        assert storage.calls == 0
+        await alarm.no_later_than(30)  # something due: set without a getAlarm first
+        assert storage.calls == 1 and storage.alarm == 30
+
+    asyncio.run(run())

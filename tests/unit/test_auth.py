@@ -69,12 +69,17 @@ def test_api_keys():
 
 
 def test_callback_signatures():
-    sig = callback_sig.sign("cb-secret", "job1")
-    assert callback_sig.verify("cb-secret", "job1", sig) and callback_sig.verify("cb-secret", "job1", sig.upper())
-    assert not callback_sig.verify("cb-secret", "job2", sig)
-    assert not callback_sig.verify("cb-secret", "job1", None) and not callback_sig.verify("cb-secret", "job1", "")
-    url = callback_sig.callback_url("https://w.example/", "job1", "cb-secret")
-    assert url == f"https://w.example/api/runpod/callback/job1?sig={sig}"
+    sig = callback_sig.sign("cb-secret", "job1", "alice")
+    assert callback_sig.verify("cb-secret", "job1", "alice", sig)
+    assert callback_sig.verify("cb-secret", "job1", "alice", sig.upper())
+    assert not callback_sig.verify("cb-secret", "job2", "alice", sig)
+    assert not callback_sig.verify("cb-secret", "job1", "bob", sig)  # the user is signed with the job
+    assert not callback_sig.verify("cb-secret", "job1", None, sig)
+    assert not callback_sig.verify("cb-secret", "job1", "alice", None)
+    assert not callback_sig.verify("cb-secret", "job1", "alice", "")
+    # "a/b" + "c" and "a" + "b/c" would sign the same text; ids cannot hold "/" (bounds), so they never meet.
+    url = callback_sig.callback_url("https://w.example/", "job1", "alice", "cb-secret")
+    assert url == f"https://w.example/api/runpod/callback/job1?u=alice&sig={sig}"
 
 
 def test_identity_resolution():

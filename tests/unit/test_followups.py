@@ -1,4 +1,4 @@
-"""Follow-up values and the alarm's next time (jobs/followups.py, jobs/deadlines.py): pure rules,
+"""Follow-up values and when a job is next due (jobs/followups.py, jobs/deadlines.py): pure rules,
 checked over generated records."""
 
 from __future__ import annotations
@@ -33,31 +33,28 @@ def records(draw) -> JobRecord:
                      params_json="{}", base_url="http://w", status=draw(st.sampled_from(STATUSES)),
                      created_ms=created, last_signal_ms=draw(st.integers(created, NOW)),
                      next_submit_ms=draw(st.integers(created, NOW + 1_000_000)),
-                     cancel=draw(follow_ups()), index=draw(follow_ups()))
+                     cancel=draw(follow_ups()))
 
 
 @given(records(), st.integers(1, 600), st.integers(1, 7200))
-def test_next_alarm_is_the_earliest_due_and_never_in_the_past(job, stall_s, timeout_s):
-    due = deadlines.next_alarm_ms(job, NOW, stall_poll_s=stall_s, job_timeout_s=timeout_s)
-    owed = [f for f in (job.cancel, job.index) if f.pending]
-    if job.terminal and not owed:
-        assert due is None
-        return
-    assert due is not None and due >= NOW
-    for follow_up in owed:
-        assert due <= max(NOW, follow_up.retry_ms)
+def test_a_job_is_due_at_the_earliest_thing_it_owes(job, stall_s, timeout_s):
+    due = deadlines.due_ms(job, stall_poll_s=stall_s, job_timeout_s=timeout_s)
+    owed = [job.cancel.retry_ms] if job.cancel.pending else []
     if not job.terminal:
-        assert due <= max(NOW, deadlines.timeout_ms(job, timeout_s))
+        owed.append(deadlines.timeout_ms(job, timeout_s))
     if job.status == "pending":
-        assert due <= max(NOW, job.next_submit_ms)
+        owed.append(job.next_submit_ms)
     if job.status == "processing":
-        assert due <= max(NOW, deadlines.stall_ms(job, stall_s))
+        owed.append(deadlines.stall_ms(job, stall_s))
+    assert due == (min(owed) if owed else None)
+    if job.terminal and not job.cancel.pending:
+        assert due is None
 
 
 @given(follow_ups(), follow_ups())
-def test_channels_keep_their_own_failures(index, cancel):
-    index, cancel = index.requested(), cancel.requested()
-    failed = index.failed(NOW)
+def test_a_value_keeps_its_own_failures(other, cancel):
+    other, cancel = other.requested(), cancel.requested()
+    failed = other.failed(NOW)
     assert cancel.due(NOW) and cancel.failures == cancel.requested().failures
     assert failed.pending and not failed.due(NOW) and failed.due(failed.retry_ms)
 
@@ -74,21 +71,6 @@ def test_backoff_grows_then_gives_up():
     assert len(delays) == SYNC_MAX_FAILURES - 1
     assert value == DONE
     assert value.requested().due(NOW)
-
-
-@given(follow_ups(), st.integers(NOW, NOW + 10_000))
-def test_a_coalesced_request_never_delays_or_hastens_an_owed_update(before, due):
-    after = before.requested_by(due)
-    assert after.pending
-    # Already owed: its time stands (sooner, or a failure's backoff). Not owed: due by `due`.
-    assert after.retry_ms == (before.retry_ms if before.pending else due)
-
-
-@given(follow_ups(), st.integers(NOW - 10_000, NOW + 10_000))
-def test_a_deferred_update_is_never_sooner_than_it_was(before, due):
-    owed = before.requested_by(NOW)
-    after = owed.deferred(due)
-    assert after.retry_ms == max(owed.retry_ms, due) and after.pending
 
 
 def test_values_are_immutable():

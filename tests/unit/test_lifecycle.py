@@ -1,6 +1,6 @@
 """Every rule of an export job's lifecycle (jobs/lifecycle.py), on CPython with the fakes: the record
-in a fake DO SQL, RunPod as the fake endpoint called in-process through httpx, the index and the
-sockets as lists, and a clock the test moves. workerd is needed only for what these cannot show
+in a fake DO SQL, RunPod as the fake endpoint called in-process through httpx, the sockets as a
+list, and a clock the test moves. workerd is needed only for what these cannot show
 (tests/integration: the wire, eviction, restarts, crash safety)."""
 
 from __future__ import annotations
@@ -10,10 +10,16 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from jobs.followups import INDEX_COALESCE_MS, SYNC_MAX_FAILURES
-from jobs.lifecycle import ANY_VIEWER, SUBMIT_MAX_ATTEMPTS, SUBMIT_WAITING_MESSAGE, JobLifecycle, Ports
+from jobs.lifecycle import (
+    SUBMIT_MARGIN_S,
+    SUBMIT_MAX_ATTEMPTS,
+    SUBMIT_WAITING_MESSAGE,
+    JobLifecycle,
+    Ports,
+    due_rule,
+)
 from jobs.runpod import RunPodClient
-from jobs.store import JobStore
+from jobs.store import JobTable, ensure_schema
 from outbound import TransportError
 from settings import Settings
 from tests.fakes.do_sql import SqlStorage
@@ -23,21 +29,21 @@ from tests.fakes.runpod_server import FakeRunPod
 KEY = "test-runpod-key"
 T0 = 1_800_000_000_000
 SPEC = {"job_id": "j1", "user_id": "alice", "type": "overlay", "project_id": 7, "input_key": "working_videos/in.mp4",
-        "output_key": "final_videos/overlay_j1.mp4", "params": {"effect_type": "dim"}, "base_url": "http://w.test"}
+        "params": {"effect_type": "dim"}, "base_url": "http://w.test"}
 ENV = SimpleNamespace(RUNPOD_ENDPOINT="http://runpod.test/v2/fake-endpoint", RUNPOD_API_KEY=KEY, STALL_POLL_S="30",
                       JOB_TIMEOUT_S="3600", SUBMIT_RETRY_BASE_S="2", CALLBACK_SECRET="cb-secret",
                       URL_SIGNING_SECRET="url-secret", ENVIRONMENT="test")
 
 
 class World:
-    """One job's object: its lifecycle over fakes, and what went out."""
+    """One job of a user's object: its lifecycle over fakes, and what went out."""
 
     def __init__(self, fake: FakeRunPod, http: HttpxTransport) -> None:
         self.fake, self.now = fake, T0
         self.sql = SqlStorage()
+        ensure_schema(self.sql, set())
         self.sent: list[dict] = []
-        self.pushed: list[dict] = []
-        self.index_down = False
+        self.owed: list[tuple[str, int]] = []  # (job id, version) of records saved owing the user's database
         self.runpod_down = False
         self.during_call = None  # run inside the next outbound call, as another event of the object would
         self.settings = Settings.from_env(ENV)
@@ -48,34 +54,35 @@ class World:
                 raise TransportError(f"{method} {url} failed: connection refused")
             return await http(method, url, **kw)
 
-        self.ports = Ports(store=JobStore(self.sql), runpod=lambda: RunPodClient(ENV.RUNPOD_ENDPOINT, KEY, transport),
-                           push_index=self._push, broadcast=self.sent.extend, clock=lambda: self.now,
-                           wall_clock=lambda: self.now / 1000)
+        self.table = self._table()
+        self.ports = Ports(store=self.table.one("j1"), runpod=lambda: RunPodClient(ENV.RUNPOD_ENDPOINT, KEY, transport),
+                           broadcast=self.sent.extend, clock=lambda: self.now, wall_clock=lambda: self.now / 1000)
         self.job = JobLifecycle(self.ports, self.settings)
+
+    def _table(self) -> JobTable:
+        return JobTable(self.sql, due_rule(self.settings), owed=lambda job: self.owed.append((job.job_id, job.version)))
 
     def _interleave(self) -> None:
         hook, self.during_call = self.during_call, None
         if hook is not None:
             hook()
 
-    async def _push(self, entry: dict) -> None:
-        self._interleave()
-        if self.index_down:
-            raise RuntimeError("index object unreachable")
-        self.pushed.append(entry)
-
     def record(self):
         return self.ports.store.load()
 
     def rebuilt(self) -> JobLifecycle:
         """The object evicted and built again on the same storage."""
-        return JobLifecycle(Ports(store=JobStore(self.sql), runpod=self.ports.runpod, push_index=self._push,
+        return JobLifecycle(Ports(store=self._table().one("j1"), runpod=self.ports.runpod,
                                   broadcast=self.sent.extend, clock=lambda: self.now), self.settings)
+
+    def due(self) -> int | None:
+        """When the object's alarm next runs for its jobs (the table's earliest `due_ms`)."""
+        return self.table.earliest_due()
 
     async def alarm_until_idle(self, limit: int = 50) -> None:
         """Run the alarm whenever it is due, moving the clock to it, until nothing is owed soon."""
         for _ in range(limit):
-            due = self.job.next_alarm_ms()
+            due = self.due()
             if due is None or due > self.now + 10_000:
                 return
             self.now = max(self.now, due)
@@ -98,41 +105,48 @@ async def world(fake):
 
 
 async def started(world: World) -> str:
-    """Create the job and let its alarm submit it; the RunPod id."""
+    """Create the job and submit it as a start does; the RunPod id."""
     world.job.create(SPEC)
-    await world.job.run_due()
+    await world.job.submit(world.job.begin_submit())
     return world.record().runpod_id
 
 
 # -- create -------------------------------------------------------------------------------------
 
-async def test_create_stores_the_job_owing_its_index_and_a_submission_now(world):
+async def test_create_stores_the_job_owing_its_database_record_and_a_submission_now(world):
     job, created = world.job.create(SPEC)
-    assert created and job.status == "pending" and job.index.pending and job.next_submit_ms == T0
-    assert world.job.next_alarm_ms() == T0
+    assert created and job.status == "pending" and job.db_pending and job.next_submit_ms == T0
+    assert job.output_key == "final_videos/overlay_j1.mp4" and world.owed == [("j1", 1)]
+    assert world.due() == T0
     again, created_again = world.job.create({**SPEC, "project_id": 99})
     assert not created_again and again.project_id == 7 and world.sent == []
-    assert world.rebuilt().visible("alice").job_id == "j1"  # in storage, not only in memory
+    assert world.rebuilt().store.load().job_id == "j1"  # in storage, not only in memory
 
 
-async def test_only_the_owner_or_a_server_key_sees_the_job(world):
+async def test_a_start_marks_its_submission_in_flight_before_calling_out(world, fake):
+    # The start's own invocation submits; what it stored first is the alarm's safety net: due again
+    # only once the attempt would have timed out, so the alarm never sends a second /run meanwhile.
     world.job.create(SPEC)
-    assert world.job.visible("alice") is not None and world.job.visible(ANY_VIEWER) is not None
-    assert world.job.visible("bob") is None and world.job.visible("") is None
+    attempt = world.job.begin_submit()
+    margin_ms = (world.settings.submit_timeout_s + SUBMIT_MARGIN_S) * 1000
+    assert attempt == 1 and world.due() == T0 + margin_ms and fake.runs == []
+    await world.job.run_due()  # an alarm now finds nothing due
+    assert fake.runs == []
+    await world.job.submit(attempt)
+    assert len(fake.runs) == 1 and world.record().status == "processing"
 
 
 # -- submission -----------------------------------------------------------------------------------
 
-async def test_the_alarm_submits_then_pushes_the_processing_state_to_the_index(world, fake):
+async def test_a_submission_goes_out_with_signed_urls_and_tells_the_sockets(world, fake):
     runpod_id = await started(world)
     run = fake.runs[0]
-    assert run["webhook"].startswith("http://w.test/api/runpod/callback/j1?sig=")
+    assert run["webhook"].startswith("http://w.test/api/runpod/callback/j1?u=alice&sig=")
     assert run["input"]["input_url"].startswith("http://w.test/api/storage/object/alice/working_videos/in.mp4?")
     assert run["input"]["output_headers"] == {"Content-Type": "video/mp4"} and "&ct=video%2Fmp4&" in run["input"]["output_url"]
     job = world.record()
     assert job.status == "processing" and job.runpod_id == runpod_id == fake.run_ids[0] and job.submit_attempts == 1
     assert world.sent == [{"type": "status", "job_id": "j1", "status": "processing", "progress": 0}]
-    assert [e["status"] for e in world.pushed] == ["processing"] and not job.index.pending
 
 
 @pytest.mark.parametrize("mode", ["unavailable", "fail", "bad_json", "down"])
@@ -184,7 +198,7 @@ async def test_a_submission_in_flight_is_not_due_again(world, fake):
 
 async def test_a_cancel_during_the_submission_cancels_what_runpod_just_took(world, fake):
     world.job.create(SPEC)
-    world.during_call = lambda: world.job.cancel("alice")
+    world.during_call = lambda: world.job.cancel()
     await world.job.run_due()  # the same alarm run goes on to the cancel it now owes
     job = world.record()
     assert job.status == "cancelled" and job.runpod_id == fake.run_ids[0]
@@ -193,24 +207,42 @@ async def test_a_cancel_during_the_submission_cancels_what_runpod_just_took(worl
 
 # -- callbacks ------------------------------------------------------------------------------------
 
-async def test_progress_moves_forward_is_told_and_reaches_the_index_coalesced(world):
+async def test_progress_moves_forward_and_is_told(world):
     await started(world)
-    world.pushed.clear()
     assert world.callback({"status": "progress", "progress": 40, "message": "encoding"}) == {
         "received": True, "status": "processing", "progress": 40}
     assert world.sent[-1] == {"type": "progress", "job_id": "j1", "progress": 40, "message": "encoding"}
-    assert world.record().index.retry_ms == T0 + INDEX_COALESCE_MS  # progress alone waits for the window
     assert world.callback({"status": "progress", "progress": 30})["ignored"] == "stale"
     assert world.callback({"status": "progress", "progress": 250})["progress"] == 100  # clamped
-    await world.alarm_until_idle()
-    assert [e["body"]["progress"] for e in world.pushed] == [100]  # one push carried both changes
+    assert world.record().progress == 100
+
+
+async def test_the_database_is_owed_a_job_when_it_is_created_and_when_it_ends_only(world):
+    await started(world)
+    world.table.db_written("j1", world.record().version)  # the creation's record was written
+    assert not world.record().db_pending
+    world.callback({"status": "progress", "progress": 40})
+    assert not world.record().db_pending  # progress is not recorded in the database
+    world.callback({"status": "complete"})
+    assert world.record().db_pending and world.owed[-1] == ("j1", world.record().version)
+
+
+async def test_a_database_write_of_an_older_version_leaves_the_newer_one_owed(world):
+    world.job.create(SPEC)
+    written = world.record().version
+    world.job.cancel()  # ended while the creation's record was being written
+    world.table.db_written("j1", written)
+    assert world.record().db_pending and world.table.db_owed(10)[0].status == "cancelled"
+    world.table.db_written("j1", world.record().version)
+    assert not world.record().db_pending and world.table.db_owed(10) == []
+    assert not world.rebuilt().store.load().db_pending  # in storage too
 
 
 async def test_completion_is_final_duplicates_and_late_reports_are_ignored(world):
     await started(world)
     answer = world.callback({"status": "complete", "output_key": "alice/final_videos/overlay_j1.mp4"})
     assert answer == {"received": True, "status": "complete", "progress": 100}
-    assert world.record().output_key == "final_videos/overlay_j1.mp4" and world.record().index.due(world.now)
+    assert world.record().output_key == "final_videos/overlay_j1.mp4" and world.record().db_pending
     assert world.callback({"status": "complete", "output_key": "final_videos/overlay_j1.mp4"})["ignored"] == "duplicate"
     assert world.callback({"status": "progress", "progress": 10})["ignored"] == "terminal"
     assert world.callback({"id": "x", "status": "FAILED", "error": "late"})["ignored"] == "terminal"
@@ -253,33 +285,31 @@ async def test_runpod_webhook_bodies_drive_the_same_rules(world):
 
 async def test_cancel_before_submission_never_reaches_runpod(world, fake):
     world.job.create(SPEC)
-    answer = world.job.cancel("alice")
-    assert answer["job"]["status"] == "cancelled" and answer["index_entry"]["status"] == "cancelled"
-    assert not world.record().cancel.pending
+    answer = world.job.cancel()
+    assert answer["job"]["status"] == "cancelled" and not world.record().cancel.pending
     await world.alarm_until_idle()
-    assert fake.runs == [] and fake.cancel_calls == [] and world.pushed[-1]["status"] == "cancelled"
+    assert fake.runs == [] and fake.cancel_calls == [] and world.due() is None
 
 
 async def test_cancel_after_submission_tells_runpod_once(world, fake):
     runpod_id = await started(world)
-    world.job.cancel("alice")
+    world.job.cancel()
     await world.alarm_until_idle()
     assert fake.cancel_calls == [runpod_id] and not world.record().cancel.pending
 
 
 async def test_cancel_refusals(world):
-    assert world.job.cancel("alice") == {"refused": "not_found"}
+    assert world.job.cancel() == {"refused": "not_found"}
     await started(world)
-    assert world.job.cancel("bob") == {"refused": "not_found"}  # another user's job does not exist for them
-    world.job.cancel("alice")
-    again = world.job.cancel("alice")
+    world.job.cancel()
+    again = world.job.cancel()
     assert again["refused"] == "already_finished" and again["message"] == "The job is already cancelled"
     assert again["job"]["status"] == "cancelled"
 
 
 async def test_a_failing_runpod_cancel_is_retried_with_backoff_and_one_runpod_refuses_is_dropped(world, fake):
     runpod_id = await started(world)
-    world.job.cancel("alice")
+    world.job.cancel()
     world.runpod_down = True
     await world.job.run_due()
     assert world.record().cancel.failures == 1 and world.record().cancel.retry_ms == world.now + 1000
@@ -296,7 +326,7 @@ async def test_a_failing_runpod_cancel_is_retried_with_backoff_and_one_runpod_re
 async def test_stalled_callbacks_make_the_watchdog_ask_runpod(world, fake):
     runpod_id = await started(world)
     world.now += 30_000
-    assert world.job.next_alarm_ms() == world.now
+    assert world.due() == world.now
     fake.set_status(runpod_id, {"id": runpod_id, "status": "COMPLETED", "output": {"output_key": "final_videos/o.mp4"}})
     await world.job.run_due()
     assert fake.status_calls == [runpod_id] and world.record().status == "complete"
@@ -308,7 +338,7 @@ async def test_a_failed_poll_tries_again_one_stall_period_later(world):
     world.now += 30_000
     world.runpod_down = True
     await world.job.run_due()
-    assert world.record().status == "processing" and world.job.next_alarm_ms() == world.now + 30_000
+    assert world.record().status == "processing" and world.due() == world.now + 30_000
 
 
 async def test_a_job_past_its_timeout_ends_in_error_and_cancels_at_runpod(world, fake):
@@ -317,35 +347,4 @@ async def test_a_job_past_its_timeout_ends_in_error_and_cancels_at_runpod(world,
     await world.alarm_until_idle()
     job = world.record()
     assert job.status == "error" and job.error == "timed out" and fake.cancel_calls == [runpod_id]
-    assert world.job.next_alarm_ms() is None  # terminal, nothing owed: no alarm at all
-
-
-# -- the index ----------------------------------------------------------------------------------------
-
-async def test_an_unreachable_index_is_retried_then_given_up(world):
-    world.index_down = True
-    world.job.create(SPEC)
-    world.job.cancel("alice")
-    for failures in range(1, SYNC_MAX_FAILURES):
-        world.now = world.record().index.retry_ms
-        await world.job.run_due()
-        assert world.record().index.failures == failures
-    world.now = world.record().index.retry_ms
-    await world.job.run_due()
-    assert not world.record().index.pending and world.job.next_alarm_ms() is None
-
-
-async def test_a_change_during_an_index_push_is_still_owed(world):
-    await started(world)
-    world.callback({"status": "progress", "progress": 10})
-    world.now += INDEX_COALESCE_MS
-    world.during_call = lambda: world.callback({"status": "progress", "progress": 20})
-    await world.job.run_due()  # pushed 10 while 20 arrived: 20 is owed after the window
-    assert world.pushed[-1]["body"]["progress"] == 10
-    assert world.record().index.pending and world.record().index.retry_ms == world.now + INDEX_COALESCE_MS
-    world.during_call = lambda: world.callback({"status": "complete"})
-    world.now = world.record().index.retry_ms
-    await world.job.run_due()  # pushed 20 while it completed: a new status is owed at once
-    assert world.record().index.due(world.now)
-    await world.job.run_due()
-    assert world.pushed[-1]["status"] == "complete" and not world.record().index.pending
+    assert world.due() is None  # terminal, nothing owed: no alarm at all

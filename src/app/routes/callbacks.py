@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 import bounds
 from app.deps import get_env, get_settings
 from app.errors import ApiError, raise_refusal
-from app.jobs_access import job_stub, plain
+from app.jobs_access import plain, user_jobs
 from app.json_route import BoundedJsonRoute, require_json
 from app.openapi import BOUNDED_JSON_REF
 from app.responses import JSON_BODY_400, errors
@@ -62,9 +62,9 @@ _RESPONSES = {200: {"model": CallbackReceived}, **errors(400, 401, 404, 413, 415
     500: "`config_error` (CALLBACK_SECRET is not set) or `internal_error`"})}
 
 
-async def _handle(request: Request, job_id: str, sig: str | None, settings: Settings) -> dict:
+async def _handle(request: Request, job_id: str, user: str | None, sig: str | None, settings: Settings) -> dict:
     # The signature is the only credential: an API key does not replace it.
-    if not callback_sig.verify(settings.secret("CALLBACK_SECRET"), job_id, sig):
+    if not callback_sig.verify(settings.secret("CALLBACK_SECRET"), job_id, user, sig):
         raise ApiError(401, "Missing or invalid callback signature", "unauthorized")
     # RunPod's webhook sender is not ours and its headers are not documented: a body with no
     # Content-Type is read as JSON rather than risk refusing a completion; a declared other type is 415.
@@ -73,7 +73,7 @@ async def _handle(request: Request, job_id: str, sig: str | None, settings: Sett
         body = bounds.parse_json(await request.body())
     except bounds.JsonRejected as exc:
         raise ApiError(400, str(exc), exc.code) from None
-    answer = plain(await job_stub(get_env(request), job_id).callback(body))
+    answer = plain(await user_jobs(get_env(request), user).callback(job_id, body))
     if refused(answer):
         raise_refusal(answer)
     return answer
@@ -81,20 +81,22 @@ async def _handle(request: Request, job_id: str, sig: str | None, settings: Sett
 
 # Patterns are documentation: a job id or signature that does not match is answered as a wrong one (401).
 CallbackJobId = Annotated[str, Path(json_schema_extra={"pattern": bounds.anchored(bounds.JOB_ID_PATTERN)})]
-Sig = Annotated[str | None, Query(description="hex HMAC-SHA256(CALLBACK_SECRET, job_id)",
+Sig = Annotated[str | None, Query(description="hex HMAC-SHA256(CALLBACK_SECRET, \"<u>/<job_id>\")",
                                   json_schema_extra={"pattern": bounds.anchored(bounds.HMAC_HEX_PATTERN)})]
+User = Annotated[str | None, Query(alias="u", description="The job's user: where its record is kept",
+                                   json_schema_extra={"pattern": bounds.anchored(bounds.USER_ID_PATTERN)})]
 _OPENAPI = {"requestBody": {"required": True, "content": {"application/json": {"schema": CALLBACK_BODY_SCHEMA}}}}
 
 
 @router.post("/api/runpod/callback/{job_id}", summary="RunPod webhook / GPU worker progress",
              description=_DESCRIPTION, responses=_RESPONSES, openapi_extra=_OPENAPI)
-async def runpod_callback(request: Request, job_id: CallbackJobId, sig: Sig = None,
+async def runpod_callback(request: Request, job_id: CallbackJobId, u: User = None, sig: Sig = None,
                           settings: Settings = Depends(get_settings)) -> dict:
-    return await _handle(request, job_id, sig, settings)
+    return await _handle(request, job_id, u, sig, settings)
 
 
 @router.post("/api/jobs/{job_id}/do", summary="GPU worker progress (seed path)",
              description=_DESCRIPTION, responses=_RESPONSES, openapi_extra=_OPENAPI)
-async def job_do_callback(request: Request, job_id: CallbackJobId, sig: Sig = None,
+async def job_do_callback(request: Request, job_id: CallbackJobId, u: User = None, sig: Sig = None,
                           settings: Settings = Depends(get_settings)) -> dict:
-    return await _handle(request, job_id, sig, settings)
+    return await _handle(request, job_id, u, sig, settings)

@@ -14,15 +14,14 @@ from fastapi.responses import JSONResponse, Response
 
 from app.deps import get_env, get_settings, public_base_url
 from app.errors import ApiError, raise_refusal
-from app.jobs_access import index_stub, job_stub, plain, tell_index
+from app.jobs_access import check_job_id, plain, user_jobs
 from app.json_route import BoundedJsonRoute
 from app.responses import errors
 from app.schemas import JobPage, JobStatus, StartAccepted
 from app.security import current_user
 from bindings import r2
 from bounds import JOB_ID_PATTERN, anchored, parse_json
-from clock import now_ms
-from jobs.model import STATUSES, output_key_for
+from jobs.model import STATUSES
 from jobs.params import EXPORT_TYPES, START_MODELS, StartBody
 from refusals import refusal, refused
 from settings import Settings
@@ -80,29 +79,16 @@ async def _start(request: Request, export_type: str, start: StartBody, user_id: 
         raise ApiError(400, "input_key names no stored object; upload it first", "input_not_found")
 
     base_url = public_base_url(request, settings)
-    job_id = uuid.uuid4().hex
-    index = index_stub(env, user_id)
-    replayed = False
-    if idempotency_key:
-        claim = plain(await index.claim_idempotency_key(idempotency_key, job_id, request_fingerprint(export_type, start),
-                                                        now_ms()))
-        if claim["replayed"] and not claim["same_request"]:
-            raise ApiError(409, "This Idempotency-Key was already used with a different request",
-                           "idempotency_key_reused")
-        # A replay names the first request's job. Creating is idempotent per job id, so this returns that
-        # job, or creates it if the first request is still on its way (or died before creating it).
-        job_id, replayed = claim["job_id"], claim["replayed"]
-    spec = {"job_id": job_id, "user_id": user_id, "type": export_type, "project_id": start.project_id,
-            "input_key": input_key, "output_key": output_key_for(export_type, job_id),
-            "params": start.params.model_dump(mode="json", exclude_none=True), "base_url": base_url}
-    try:
-        created = plain(await job_stub(env, job_id).create(spec))
-    except Exception:
-        if idempotency_key and not replayed:
-            await index.release_idempotency_key(idempotency_key, job_id)
-        raise
-    await tell_index(env, user_id, created["index_entry"])
-    return _accepted(created["job"], base_url, replayed=replayed)
+    spec = {"job_id": uuid.uuid4().hex, "user_id": user_id, "type": export_type, "project_id": start.project_id,
+            "input_key": input_key, "params": start.params.model_dump(mode="json", exclude_none=True),
+            "base_url": base_url}
+    # A replayed Idempotency-Key answers the first request's job (created now if that request died
+    # before creating it); the claim and the create are one step of the user's object.
+    fingerprint = request_fingerprint(export_type, start) if idempotency_key else ""
+    created = plain(await user_jobs(env, user_id).start(spec, idempotency_key, fingerprint))
+    if refused(created):
+        raise_refusal(created)
+    return _accepted(created["job"], base_url, replayed=created["replayed"])
 
 
 def _start_route(export_type: str, model: type[StartBody]) -> None:
@@ -133,7 +119,7 @@ for _type, _model in START_MODELS.items():
 
 
 async def _status(request: Request, job_id: str, user_id: str, export_type: str | None = None) -> Response:
-    body = await job_stub(get_env(request), job_id).status(user_id, export_type)
+    body = await user_jobs(get_env(request), user_id).status(check_job_id(job_id), export_type)
     if body is None:
         raise_refusal(refusal("not_found"))
     return Response(body, media_type="application/json")
@@ -166,7 +152,7 @@ async def list_jobs(
 ) -> dict:
     if cursor is not None:
         _check_cursor(cursor)
-    page = plain(await index_stub(get_env(request), user_id).list_jobs(status, type, limit, cursor))
+    page = plain(await user_jobs(get_env(request), user_id).list_jobs(status, type, limit, cursor))
     if "error" in page:
         raise ApiError(400, page["error"], "invalid_cursor")
     return page
@@ -186,9 +172,7 @@ def _check_cursor(cursor: str) -> None:
                  **_UNKNOWN_JOB, 409: "`already_finished`: the job is complete, error or cancelled; the body "
                                       "also carries the `job`"})})
 async def cancel_job(request: Request, job_id: JobId, user_id: str = Depends(current_user)) -> dict:
-    env = get_env(request)
-    answer = plain(await job_stub(env, job_id).cancel(user_id))
+    answer = plain(await user_jobs(get_env(request), user_id).cancel(check_job_id(job_id)))
     if refused(answer):
         raise_refusal(answer)
-    await tell_index(env, user_id, answer["index_entry"])
     return answer["job"]
