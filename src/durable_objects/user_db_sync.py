@@ -18,7 +18,7 @@ import logging
 from typing import Any
 
 from backoff import backoff_ms
-from bindings.do_sql import execute, one_or_none
+from bindings.do_sql import execute, one_or_none, rows
 from jobs.followups import SYNC_BACKOFF_BASE_S, SYNC_BACKOFF_MAX_S
 from jobs.store import JobTable
 from outbound import first_line
@@ -34,6 +34,10 @@ def ensure_schema(sql: Any, tables: set[str]) -> None:
     if "user_db_sync" not in tables:
         execute(sql, """CREATE TABLE user_db_sync (id INTEGER PRIMARY KEY CHECK (id = 1), user_id TEXT NOT NULL,
             failures INTEGER NOT NULL DEFAULT 0, due_ms INTEGER)""")
+    elif not rows(sql, "SELECT 1 FROM pragma_table_info('user_db_sync') WHERE name = 'due_ms'"):
+        # Written before the object's one alarm covered the sync too: the write is due at once.
+        execute(sql, "ALTER TABLE user_db_sync ADD COLUMN due_ms INTEGER")
+        execute(sql, "UPDATE user_db_sync SET due_ms = 0")
 
 
 class UserDbSync:

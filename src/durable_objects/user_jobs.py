@@ -56,8 +56,13 @@ class UserJobs(SocketObject):
         print(f"UserJobs: object constructed ({ctx.id.toString()})")
         sql = ctx.storage.sql
         tables = {r["name"] for r in rows(sql, "SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if "jobs" in tables:  # the index of the one-object-per-job layout, whose job objects are gone
-            execute(sql, "DROP TABLE jobs")
+        if "jobs" in tables:
+            # Written by the one-object-per-job layout, whose job objects migration v2 deleted: its index,
+            # and its idempotency keys, which name those jobs (a replay must not run one again).
+            for old in ("jobs", "idempotency"):
+                if old in tables:
+                    execute(sql, f"DROP TABLE {old}")
+                    tables.discard(old)
         store.ensure_schema(sql, tables)
         idempotency.ensure_schema(sql, tables)
         user_db_sync.ensure_schema(sql, tables)
@@ -148,13 +153,16 @@ class UserJobs(SocketObject):
         # reads its own row again after every await, so they cannot step on each other).
         due = self.jobs.due_ids(now_ms(), DUE_BATCH)
         outcomes = await asyncio.gather(*(self._job(job_id).run_due() for job_id in due), return_exceptions=True)
-        failed = [(job_id, o) for job_id, o in zip(due, outcomes, strict=True) if isinstance(o, Exception)]
-        for job_id, outcome in failed:  # still due: the alarm comes back to it after a pause, not in a loop
-            log.error("alarm work for job %s failed: %s", job_id, first_line(outcome))
+        for job_id, outcome in zip(due, outcomes, strict=True):
+            if isinstance(outcome, Exception):  # still due: the alarm comes back to it after a pause, not in a loop
+                log.error("alarm work for job %s failed: %s", job_id, first_line(outcome))
+                self.jobs.defer(job_id, now_ms() + FAILED_STEP_PAUSE_MS)
+            else:  # due as the settings say now (a deploy may have changed STALL_POLL_S or JOB_TIMEOUT_S)
+                self.jobs.refresh_due(job_id)
         await self.db_sync.run(now_ms())
-        await self._schedule(not_before_ms=now_ms() + FAILED_STEP_PAUSE_MS if failed else 0)
+        await self._schedule()
 
-    async def _schedule(self, not_before_ms: int = 0) -> None:
+    async def _schedule(self) -> None:
         """Make sure the object's one alarm fires by the earliest thing due; clear it when nothing is.
 
         An alarm set earlier than needed stands: every callback moves its job's watchdog later, and
@@ -163,8 +171,6 @@ class UserJobs(SocketObject):
         due = [d for d in (self.jobs.earliest_due(), self.db_sync.due_ms()) if d is not None]
         if not due:
             await self.alarm_time.set(None)
-        elif not_before_ms:
-            await self.alarm_time.set(max(now_ms(), not_before_ms, min(due)))
         else:
             await self.alarm_time.no_later_than(max(now_ms(), min(due)))
 

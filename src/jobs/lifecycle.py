@@ -29,7 +29,7 @@ from clock import now_ms
 from jobs import deadlines
 from jobs.callbacks import InvalidCallback, from_runpod_status, parse_callback
 from jobs.followups import DONE
-from jobs.model import CANCELLED, ERROR, PENDING, PROCESSING, JobRecord, output_key_for
+from jobs.model import CANCELLED, COMPLETE, ERROR, PENDING, PROCESSING, JobRecord, output_key_for
 from jobs.runpod import RunPodClient
 from jobs.state import Outcome, apply, finish, start_processing
 from jobs.store import JobStore
@@ -163,6 +163,8 @@ class JobLifecycle:
     async def submit(self, attempt: int) -> None:
         """Send the job to RunPod (attempt `attempt`, begun with `begin_submit`) and store the outcome."""
         job = self.store.load()
+        if job is None or job.status != PENDING or job.submit_attempts != attempt:
+            return  # cancelled (or begun again) since the attempt was begun: nothing to send
         try:
             payload, webhook = runpod_input(job, self.settings, self.ports.wall_clock())
             result = await self.ports.runpod().submit(payload, webhook, timeout_s=self.settings.submit_timeout_s)
@@ -170,9 +172,11 @@ class JobLifecycle:
             self._submit_failed(getattr(exc, "retryable", True), first_line(exc), attempt)
             return
         job = self.store.load()
-        if job.status == CANCELLED and not job.runpod_id:  # cancelled while the request was out
+        if job.terminal and not job.runpod_id:
+            # Cancelled or timed out while the request was out: RunPod now runs a job nobody wants.
             job.runpod_id = result.id
-            job.cancel = job.cancel.requested()
+            if job.status != COMPLETE:
+                job.cancel = job.cancel.requested()
             self.store.save(job)
             return
         if job.terminal:

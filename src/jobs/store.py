@@ -98,6 +98,17 @@ class JobTable:
             self._cached.clear()
         self._cached[job_id] = job
 
+    def refresh_due(self, job_id: str) -> None:
+        """Store the job's due time as the rule says now (it was computed when the row was saved)."""
+        job = self.load(job_id)
+        if job is not None:
+            execute(self._sql, f"UPDATE {TABLE} SET due_ms = ? WHERE job_id = ?", self._due(job), job_id)  # noqa: S608
+
+    def defer(self, job_id: str, until_ms: int) -> None:
+        """The job is due no sooner than `until_ms` (its last step failed: a pause, not a loop)."""
+        execute(self._sql, f"UPDATE {TABLE} SET due_ms = MAX(due_ms, ?) WHERE job_id = ? AND due_ms IS NOT NULL",  # noqa: S608
+                until_ms, job_id)
+
     def earliest_due(self) -> int | None:
         row = one_or_none(self._sql, f"SELECT MIN(due_ms) AS due FROM {TABLE} WHERE due_ms IS NOT NULL")  # noqa: S608
         return None if row is None or row["due"] is None else int(row["due"])

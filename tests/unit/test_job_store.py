@@ -112,3 +112,31 @@ def test_follow_ups_survive_a_rebuilt_object_and_copies_never_share_them():
     copy = jobs.load("j1")
     copy.cancel = copy.cancel.failed(9000)  # a change to a loaded copy, not saved
     assert jobs.load("j1").cancel.failures == 1
+
+
+def test_a_due_time_is_refreshed_under_new_settings_and_deferred_after_a_failure():
+    sql = SqlStorage()
+    stall = {"ms": 100}
+    jobs = table(sql, due=lambda job: job.last_signal_ms + stall["ms"])
+    jobs.save(record(last_signal_ms=0))
+    assert jobs.earliest_due() == 100
+    stall["ms"] = 500  # a deploy raised the stall period: the stored time is recomputed, not looped on
+    jobs.refresh_due("j1")
+    assert jobs.earliest_due() == 500
+    jobs.defer("j1", 900)  # a step that failed: no sooner than the pause
+    assert jobs.earliest_due() == 900 and jobs.due_ids(800, 10) == []
+    jobs.defer("j1", 700)  # never sooner than it was
+    assert jobs.earliest_due() == 900
+
+
+def test_a_user_db_sync_state_written_before_the_one_alarm_gains_its_due_time():
+    from durable_objects.user_db_sync import UserDbSync
+    from durable_objects.user_db_sync import ensure_schema as ensure_sync_schema
+
+    sql = SqlStorage()
+    sql.exec("CREATE TABLE user_db_sync (id INTEGER PRIMARY KEY CHECK (id = 1), user_id TEXT NOT NULL, "
+             "failures INTEGER NOT NULL DEFAULT 0)")
+    sql.exec("INSERT INTO user_db_sync (id, user_id, failures) VALUES (1, 'u', 2)")
+    ensure_sync_schema(sql, {"user_db_sync"})
+    sync = UserDbSync(sql, bucket=None, table=table(sql))
+    assert sync.due_ms() == 0  # due at once: whatever was owed is written by the next alarm

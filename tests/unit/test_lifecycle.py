@@ -205,6 +205,34 @@ async def test_a_cancel_during_the_submission_cancels_what_runpod_just_took(worl
     assert fake.cancel_calls == [fake.run_ids[0]] and not job.cancel.pending
 
 
+async def test_a_start_cancelled_before_its_submission_goes_out_never_reaches_runpod(world, fake):
+    world.job.create(SPEC)
+    attempt = world.job.begin_submit()
+    world.job.cancel()  # delivered between the start's answer and its background submission
+    await world.job.submit(attempt)
+    assert fake.runs == [] and world.record().status == "cancelled" and not world.record().cancel.pending
+
+
+async def test_a_job_timed_out_while_its_submission_was_out_is_cancelled_at_runpod(world, fake):
+    world.job.create(SPEC)
+    attempt = world.job.begin_submit()
+
+    world.during_call = lambda: _timed_out(world)
+    await world.job.submit(attempt)
+    job = world.record()
+    assert job.status == "error" and job.runpod_id == fake.run_ids[0] and job.cancel.pending
+    await world.alarm_until_idle()
+    assert fake.cancel_calls == [fake.run_ids[0]]
+
+
+def _timed_out(world: World) -> None:
+    """The timeout, as the alarm applies it while a submission is out (jobs.state.finish)."""
+    from jobs.state import finish
+
+    job = world.record()
+    world.job.save_change(job, finish(job, "error", world.now, error="timed out"))
+
+
 # -- callbacks ------------------------------------------------------------------------------------
 
 async def test_progress_moves_forward_and_is_told(world):
