@@ -1,5 +1,5 @@
 """The time deployed code stamps records with: milliseconds since the epoch, as stored and compared
-by the Durable Objects (job records, the job index's idempotency keys, the encode queue's leases),
+by the Durable Objects (job records, idempotency keys, the encode queue's leases),
 and how the API writes a time: ISO 8601, UTC, with a `Z`.
 
 In workerd `time.time()` moves only across I/O, so every stamp taken within one event is the same.

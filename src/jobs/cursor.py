@@ -1,6 +1,6 @@
 """The job list's page cursor: opaque to clients, the (created_ms, job_id) of a page's last job.
 
-Here and not in the job index's object (durable_objects/user_jobs.py) so that it is plain Python
+Here and not in the user's jobs object (durable_objects/user_jobs.py) so that it is plain Python
 that unit tests import on CPython.
 """
 

@@ -27,7 +27,7 @@ def _nullable(schema: dict) -> dict:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
-# The body is read by `jobs.callbacks` in the job's object, not by pydantic; this states what it accepts.
+# The body is read by `jobs.callbacks` in the user's jobs object, not by pydantic; this states what it accepts.
 _NUMBER = {"type": "number", "minimum": -bounds.MAX_INT, "maximum": bounds.MAX_INT}
 CALLBACK_BODY_SCHEMA = {"anyOf": [
     {"title": "WorkerReport", "type": "object", "required": ["status"], "additionalProperties": BOUNDED_JSON_REF,

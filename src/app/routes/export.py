@@ -160,7 +160,7 @@ async def list_jobs(
 
 def _check_cursor(cursor: str) -> None:
     """Refuse a cursor that is not base64url JSON within the JSON body rules before it reaches the
-    job index, whose SQL must never bind an integer beyond the safe range (the index checks its shape)."""
+    user's job list, whose SQL must never bind an integer beyond the safe range (jobs.cursor checks its shape)."""
     try:
         parse_json(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, binascii.Error):  # JsonRejected is a ValueError
