@@ -90,8 +90,8 @@ class WranglerDev:
                 "--persist-to", str(self.persist_dir), "--env-file", str(self._env_file),
                 "--show-interactive-dev-session=false", *flags]
 
-    def start(self, timeout: float = 120) -> WranglerDev:
-        """Start, and return once `GET /health` answers (Python is loaded by then)."""
+    def start(self, timeout: float = 120, ready_path: str = "/health") -> WranglerDev:
+        """Start, and return once `GET {ready_path}` answers 200 (Python is loaded by then)."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         for name in self._required:
             if not self.values.get(name):
@@ -107,7 +107,7 @@ class WranglerDev:
         reaper.watch(self._proc.pid)  # its pid is its group's id: the leader of a new session
         self._pump = threading.Thread(target=self._copy_output, args=(self._proc.stdout,), daemon=True)
         self._pump.start()
-        self._wait_ready(timeout)
+        self._wait_ready(timeout, ready_path)
         return self
 
     def _note(self, text: str) -> None:
@@ -133,7 +133,7 @@ class WranglerDev:
                 log.flush()
                 self._to_terminal(clean)
 
-    def _wait_ready(self, timeout: float) -> None:
+    def _wait_ready(self, timeout: float, ready_path: str = "/health") -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc is None or self._proc.poll() is not None:
@@ -141,13 +141,13 @@ class WranglerDev:
                 self._signal_group(signal.SIGTERM, 5)  # a workerd it started may still be running
                 raise RuntimeError(f"wrangler dev exited with {code}:\n{self.log_tail()}")
             try:
-                if httpx.get(self.base_url + "/health", timeout=30).status_code == 200:
+                if httpx.get(self.base_url + ready_path, timeout=30).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)  # nothing to await: the server is not listening yet
         self.kill()
-        raise RuntimeError(f"the Worker did not answer /health within {timeout:.0f} s:\n{self.log_tail()}")
+        raise RuntimeError(f"the Worker did not answer {ready_path} within {timeout:.0f} s:\n{self.log_tail()}")
 
     def stop(self, grace: float = 10) -> None:
         """SIGTERM to the whole group; SIGKILL what is still there after `grace` seconds."""

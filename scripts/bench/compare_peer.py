@@ -1,14 +1,15 @@
 """This project against the seeds' TypeScript design, side by side on the same runtime and machine.
 
 Usage: .venv/bin/python scripts/bench/compare_peer.py [--rounds 3] [--scenarios starts,status,...]
-                                                     [--quick] [--targets seed,project] [--idle 12]
+                                                     [--quick] [--targets seed,project,floor] [--idle 12]
                                                      [--fanout-sizes 1,100,1000]
                                                      [--peer ../shared/peers/seed-ts]
                                                      [--peer-dir /tmp/seed-ts-bench]
 
 Targets (scripts/bench/targets.py): this project served by `wrangler dev` on workerd + Pyodide, and
 the seed peer (`../shared/peers/seed-ts`, run from a scratch copy, `npm ci` there once) served by
-its own `wrangler dev` on workerd. Both send their jobs to the same fake RunPod
+its own `wrangler dev` on workerd; optionally the Python floor (scripts/bench/floor/: the least a Python
+Worker can do for the same calls). All send their jobs to the same fake RunPod
 (tests/fakes/runpod_server.py, in a process of its own).
 
 Every scenario runs on a freshly launched target with fresh state, for each round, alternating
@@ -46,7 +47,7 @@ sys.path[:0] = [str(REPO), str(REPO / "src")]  # targets.py signs callbacks with
 from fake_runpod_process import FakeRunPodProcess  # noqa: E402
 from harness import Context, Metric, Result  # noqa: E402
 from scenarios import SCENARIOS  # noqa: E402
-from targets import PROFILE_ROUTES, ProjectTarget, SeedTarget  # noqa: E402
+from targets import PROFILE_ROUTES, FloorTarget, ProjectTarget, SeedTarget  # noqa: E402
 
 from tests.worker_process import bundle_dir  # noqa: E402
 
@@ -89,14 +90,21 @@ def table(results: dict[str, list[Result]], labels: dict[str, str]) -> list[str]
                 if m.name not in order:
                     order.append(m.name)
                 by.setdefault((m.name, target), []).append(m)
-    lines = [f"| scenario | {labels['seed']} | {labels['project']} | project ÷ seed |", "|---|---|---|---|"]
+    others = [t for t in results if t != "seed" and results[t]]  # project, and the Python floor if it ran
+    lines = [f"| scenario | {labels['seed']} | " + " | ".join(labels[t] for t in others) + " | "
+             + " | ".join(f"{t} ÷ seed" for t in others) + " |", "|---|" + "---|" * (1 + 2 * len(others))]
     for name in order:
-        seed, project = by.get((name, "seed"), []), by.get((name, "project"), [])
-        ratio = "–"
-        if seed and project and seed[0].ratio:
-            a, b = statistics.median(m.value for m in project), statistics.median(m.value for m in seed)
-            ratio = f"{a / b:.2f}×" if b else "–"
-        lines.append(f"| {name} | {cell(seed)} | {cell(project)} | {ratio} |")
+        seed = by.get((name, "seed"), [])
+        ratios = []
+        for t in others:
+            mine = by.get((name, t), [])
+            ratio = "–"
+            if seed and mine and seed[0].ratio:
+                a, b = statistics.median(m.value for m in mine), statistics.median(m.value for m in seed)
+                ratio = f"{a / b:.2f}×" if b else "–"
+            ratios.append(ratio)
+        lines.append(f"| {name} | {cell(seed)} | " + " | ".join(cell(by.get((name, t), [])) for t in others)
+                     + " | " + " | ".join(ratios) + " |")
     return lines
 
 
@@ -124,12 +132,12 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(unknown)}")
     chosen = [t.strip() for t in args.targets.split(",") if t.strip()]
-    if not chosen or set(chosen) - {"seed", "project"}:
-        parser.error("--targets takes seed, project or both")
+    if not chosen or set(chosen) - {"seed", "project", "floor"}:
+        parser.error("--targets takes seed, project, floor (the Python floor, scripts/bench/floor/)")
 
     signal.signal(signal.SIGTERM, _interrupted)
     bundle_dir()  # the project's development bundle, built once before any timing
-    results: dict[str, list[Result]] = {"seed": [], "project": []}
+    results: dict[str, list[Result]] = {"seed": [], "project": [], "floor": []}
     started = time.monotonic()
     with FakeRunPodProcess() as fake:
         ctx = Context.make(fake, args.quick)
@@ -139,10 +147,10 @@ def main() -> None:
         seed = SeedTarget(fake.url, args.peer, args.peer_dir)
         if "seed" in chosen:
             seed.install()
-        targets = {"seed": seed, "project": ProjectTarget(fake.url)}
+        targets = {"seed": seed, "project": ProjectTarget(fake.url), "floor": FloorTarget(fake.url)}
         for r in range(args.rounds):
             for s, name in enumerate(names):
-                order = ["seed", "project"] if (r + s) % 2 == 0 else ["project", "seed"]
+                order = ["seed", "project", "floor"] if (r + s) % 2 == 0 else ["floor", "project", "seed"]
                 for key in (k for k in order if k in chosen):
                     result = run_one(name, targets[key], ctx)
                     results[key].append(result)

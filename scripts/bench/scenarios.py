@@ -162,6 +162,8 @@ async def cpu_per_request(target, ctx: Context) -> Result:
                                                             "message": f"{tag}-{i}"}), None),
             "presign": (lambda i: target.presign(), None),
         }
+        if not hasattr(target, "presign"):  # the Python floor signs nothing
+            del kinds["presign"]
         for kind, (calls, runpod) in kinds.items():
             runtime, proxy = await cpu_of(http, meter, calls, n, runpod=runpod)
             res.add(f"Worker CPU ms per {kind}", runtime, "{:.1f}")

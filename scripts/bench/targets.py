@@ -38,8 +38,9 @@ import httpx
 from auth import callback_sig
 from dev_runtime import reaper
 from dev_runtime.node_tools import WRANGLER_ENV, find_node
-from dev_runtime.wrangler_dev import end_group, free_port
+from dev_runtime.wrangler_dev import WranglerDev, end_group, free_port
 from tests.conftest import ORIGIN, SECRETS, SERVER_KEY, user_token, worker_env
+from tests.worker_process import bundle_dir
 from tests.worker_process import worker as make_worker
 
 REPO = Path(__file__).resolve().parents[2]
@@ -256,6 +257,65 @@ class SeedTarget:
             "status_unknown": Call("GET", f"/api/export/status/{UNKNOWN_JOB_ID}", 404),
             "presign": self.presign(),
         }
+
+
+class FloorTarget:
+    """The floor of a Python Worker (floor/README.md): the project's shape with nothing but the I/O."""
+
+    name, label = "floor", "Python floor"
+    root = Path(__file__).resolve().parent / "floor"
+
+    def __init__(self, runpod_url: str) -> None:
+        self.runpod_url = runpod_url
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        self._worker: WranglerDev | None = None
+
+    def launch(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="compare-floor-")
+        root = Path(self._tmp.name) / "root"  # a scratch project: the floor's files, the project's tools
+        shutil.copytree(self.root, root)
+        for shared in ("node_modules", "python_modules"):
+            (root / shared).symlink_to(REPO / shared)
+        self._worker = WranglerDev(values={"RUNPOD_ENDPOINT": self.runpod_url,
+                                           "RUNPOD_API_KEY": SECRETS["RUNPOD_API_KEY"]},
+                                   state_dir=Path(self._tmp.name) / "state", bundle_dir=bundle_dir(), root=root)
+        self._worker.start(timeout=300, ready_path="/ok")
+
+    def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    @property
+    def pgid(self) -> int:
+        return self._worker.pid
+
+    @property
+    def base_url(self) -> str:
+        return self._worker.base_url
+
+    def objects_constructed(self) -> int | None:
+        return None
+
+    async def prepare(self, http: httpx.AsyncClient) -> None:
+        """Nothing to upload: the floor does not look at its input."""
+
+    def start(self) -> Call:
+        return Call("POST", "/start", 200, {}, START_BODY)
+
+    def status(self, job_id: str) -> Call:
+        return Call("GET", f"/status/{job_id}", 200)
+
+    def callback(self, job_id: str, body: dict) -> Call:
+        return Call("POST", f"/callback/{job_id}", 200, {}, body)
+
+    def websocket(self, job_id: str) -> str:
+        return f"{self._worker.ws_url}/ws/{job_id}"
+
+    queue_headers: dict[str, str] = {}  # the claims scenario's paths, without auth
 
 
 def _two_free_ports() -> int:
