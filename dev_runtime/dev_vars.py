@@ -9,6 +9,7 @@ benchmarks and operators rely on this). `wrangler dev` gets the result as one pr
 from __future__ import annotations
 
 import os
+import base64
 import secrets
 import tomllib
 from collections.abc import Mapping
@@ -90,6 +91,8 @@ def ensure_dev_vars(root: Path) -> tuple[Path, bool]:
         "RUNPOD_API_KEY=local-runpod-key",
         "R2_ACCESS_KEY_ID=",
         "R2_SECRET_ACCESS_KEY=",
+        # Standard Webhooks secret: whsec_ + base64 of 32 random bytes (webhooks/signing.py).
+        f"WEBHOOK_SECRET=whsec_{base64.b64encode(secrets.token_bytes(32)).decode()}",
     ]
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:

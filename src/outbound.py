@@ -8,8 +8,10 @@ everything that depends only on it imports on CPython.
 
 The contract every transport keeps:
 - `json_body`, when not None, is sent as JSON text with `Content-Type: application/json` (unless
-  `headers` sets `Content-Type`); otherwise the request has no body;
-- redirects are followed (like `fetch`), and every HTTP status is an `HttpResponse`, never an error;
+  `headers` sets `Content-Type`); `content`, when not None, is sent as it is (UTF-8: a signed body must
+  go out byte for byte); with neither the request has no body;
+- redirects are followed (like `fetch`) unless `follow_redirects` is False, when a 3xx is the answer;
+  every HTTP status is an `HttpResponse`, never an error;
 - `timeout_s` bounds the whole exchange, body included; running out of it is a `TransportError`,
   as are refused or reset connections and DNS failures;
 - `TransportError` messages name the method and the URL without its query (which may carry
@@ -57,4 +59,5 @@ class Transport(Protocol):
     """`async (method, url, *, headers, json_body, timeout_s) -> HttpResponse`, per the module's contract."""
 
     async def __call__(self, method: str, url: str, *, headers: dict[str, str] | None = None,
-                       json_body: Any = None, timeout_s: float = 10.0) -> HttpResponse: ...
+                       json_body: Any = None, content: str | None = None, timeout_s: float = 10.0,
+                       follow_redirects: bool = True) -> HttpResponse: ...

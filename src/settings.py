@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from webhooks import policy as webhook_policy
+
 SECRET_NAMES = (
     "RUNPOD_API_KEY",
     "API_KEYS",
@@ -17,6 +19,7 @@ SECRET_NAMES = (
     "URL_SIGNING_SECRET",
     "R2_ACCESS_KEY_ID",
     "R2_SECRET_ACCESS_KEY",
+    "WEBHOOK_SECRET",
 )
 
 
@@ -32,6 +35,13 @@ class MissingSecret(Exception):  # noqa: N818 - reads as what it is
 # same `env`. Each entry holds its `env`, so no other object can take its id() while it is cached.
 _CACHE_SIZE = 16
 _cache: dict[int, tuple[Any, Settings]] = {}
+
+
+def _schedule(value: str) -> tuple[int, ...] | None:
+    try:
+        return webhook_policy.parse_schedule(value)
+    except ValueError:  # a start with a webhook answers 500 config_error naming the var
+        return None
 
 
 def _int(value: str, default: int) -> int:
@@ -61,6 +71,9 @@ class Settings:
     job_timeout_s: int
     submit_retry_base_s: float  # first delay between RunPod submission attempts (doubling)
     submit_timeout_s: float  # how long one RunPod submission may take before it counts as failed
+    webhook_url: str  # the deployment's default webhook, for starts that name none ("" for none)
+    webhook_hosts: tuple[str, ...]  # hosts a start's own webhook may name (webhooks.policy)
+    webhook_schedule_s: tuple[int, ...] | None  # delays between delivery attempts; None when the var is malformed
     _secrets: dict[str, str]
 
     @classmethod
@@ -93,6 +106,9 @@ class Settings:
             job_timeout_s=max(1, _int(var("JOB_TIMEOUT_S"), 3600)),
             submit_retry_base_s=_positive(var("SUBMIT_RETRY_BASE_S"), 2.0),
             submit_timeout_s=_positive(var("SUBMIT_TIMEOUT_S"), 15.0),
+            webhook_url=var("WEBHOOK_URL").strip(),
+            webhook_hosts=webhook_policy.parse_hosts(var("WEBHOOK_HOSTS")),
+            webhook_schedule_s=_schedule(var("WEBHOOK_RETRY_SCHEDULE_S")),
             _secrets={name: var(name) for name in SECRET_NAMES},
         )
 

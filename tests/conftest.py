@@ -22,6 +22,7 @@ SECRETS = {
     "RUNPOD_API_KEY": "test-runpod-key",
     "R2_ACCESS_KEY_ID": "",
     "R2_SECRET_ACCESS_KEY": "",
+    "WEBHOOK_SECRET": "whsec_dGVzdC13ZWJob29rLXNlY3JldC0wMTIzNDU2Nzg5YWI=",  # 32 bytes: "test-webhook-secret-0123456789ab"
 }
 SERVER_KEY = "test-server-key-1"
 ORIGIN = "http://app.test"

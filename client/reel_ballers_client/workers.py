@@ -51,12 +51,19 @@ class WorkersClient:
 
     # -- the API --------------------------------------------------------------------------------
     async def start_export(self, export_type: str, project_id: int, input_key: str, params: dict[str, Any], *,
-                           idempotency_key: str | None = None) -> dict[str, Any]:
+                           idempotency_key: str | None = None, webhook: str | None = None,
+                           webhook_events: list[str] | None = None) -> dict[str, Any]:
         """Start an export; the 202 body: `job_id`, `status`, `websocket_url`, `status_url`, `job`.
-        With `idempotency_key`, a retry of the same request answers the same job."""
+        With `idempotency_key`, a retry of the same request answers the same job. With `webhook`, the
+        job's events (`webhook_events`: started, progress, completed; default completed) are POSTed
+        there, signed (check them with `verify_webhook`)."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
-        return await self._call("POST", f"/api/export/{quote(export_type, safe='')}/start", headers=headers,
-                                json={"project_id": project_id, "input_key": input_key, "params": params})
+        body: dict[str, Any] = {"project_id": project_id, "input_key": input_key, "params": params}
+        if webhook is not None:
+            body["webhook"] = webhook
+        if webhook_events is not None:
+            body["webhook_events"] = webhook_events
+        return await self._call("POST", f"/api/export/{quote(export_type, safe='')}/start", headers=headers, json=body)
 
     async def get_job_status(self, job_id: str) -> dict[str, Any]:
         return await self._call("GET", f"/api/export/status/{quote(job_id, safe='')}")
@@ -70,6 +77,15 @@ class WorkersClient:
 
     async def cancel(self, job_id: str) -> dict[str, Any]:
         return await self._call("POST", f"/api/export/jobs/{quote(job_id, safe='')}/cancel")
+
+    async def deliveries(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's webhook deliveries, oldest first, each with its `attempts`."""
+        return (await self._call("GET", f"/api/export/jobs/{quote(job_id, safe='')}/deliveries"))["deliveries"]
+
+    async def redeliver(self, job_id: str, delivery_id: str) -> dict[str, Any]:
+        """Send a delivery again now (same `webhook-id`, a fresh retry schedule)."""
+        return await self._call("POST", f"/api/export/jobs/{quote(job_id, safe='')}/deliveries/"
+                                        f"{quote(delivery_id, safe='')}/redeliver")
 
     async def mint_user_token(self, ttl_s: int = 3600) -> str:
         """A browser token for this client's user, minted by the service (see `tokens.mint_user_token`

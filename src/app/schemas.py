@@ -54,6 +54,34 @@ class JobPage(_Open):
     next_cursor: str | None
 
 
+class DeliveryAttempt(_Open):
+    attempt: int = Field(ge=1)
+    at: str = Field(description="When it was sent, ISO 8601 UTC")
+    duration_ms: int
+    status: int | None = Field(description="The receiver's HTTP status; null when no answer came")
+    error: str | None = Field(description="Why it failed without an answer, or a redirect (not followed)")
+    response_excerpt: str | None = Field(description="The first 200 characters of the answer")
+
+
+class Delivery(_Open):
+    id: str = Field(description="The `webhook-id` of every attempt of this delivery")
+    event: Literal["started", "progress", "completed"]
+    url: str
+    state: Literal["pending", "delivered", "failed", "superseded"]
+    created_at: str
+    next_attempt_at: str | None
+    attempts: list[DeliveryAttempt]
+
+
+class DeliveryLog(_Open):
+    deliveries: list[Delivery]
+
+
+class Redelivering(_Open):
+    delivery_id: str
+    state: Literal["pending"]
+
+
 class CallbackReceived(_Open):
     received: Literal[True]
     status: Literal[STATUSES]  # type: ignore[valid-type]

@@ -18,15 +18,16 @@ __all__ = ["HttpResponse", "TransportError", "request"]
 
 
 async def request(method: str, url: str, *, headers: dict[str, str] | None = None, json_body: Any = None,
-                  timeout_s: float = 10.0) -> HttpResponse:
+                  content: str | None = None, timeout_s: float = 10.0, follow_redirects: bool = True) -> HttpResponse:
     all_headers = dict(headers or {})
-    body = None
+    body = content
     if json_body is not None:
         # NaN and Infinity are not JSON: never send them (inputs are refused with them long before).
         body = json.dumps(json_body, allow_nan=False)
         all_headers.setdefault("Content-Type", "application/json")
     try:
         resp = await fetch(url, method=method, headers=all_headers, body=body,
+                           redirect="follow" if follow_redirects else "manual",
                            signal=AbortSignal.timeout(int(timeout_s * 1000)))
         data = await resp.bytes()
     except Exception as exc:  # JsException / OSError from the runtime: no HTTP answer at all

@@ -41,6 +41,8 @@ from jobs.store import JobTable
 from outbound import first_line
 from refusals import refusal
 from settings import Settings
+from webhooks import outbox, signing
+from webhooks.dispatch import Dispatch
 from worker_errors import json_error, refusal_error
 
 log = logging.getLogger("reel.user_jobs")
@@ -66,6 +68,7 @@ class UserJobs(SocketObject):
         store.ensure_schema(sql, tables)
         idempotency.ensure_schema(sql, tables)
         user_db_sync.ensure_schema(sql, tables)
+        outbox.ensure_schema(sql, tables)
         self.sql = sql
         self.settings = settings = Settings.from_env(env)  # fixed for the object's life: parsed once
         # A record saved owing the user's database its state makes sure a database write is due.
@@ -74,6 +77,8 @@ class UserJobs(SocketObject):
         self.db_sync = user_db_sync.UserDbSync(sql, env.USER_DATA, self.jobs)
         self.alarm_time = AlarmTime(ctx.storage)
         self._runpod = lambda: RunPodClient(settings.runpod_endpoint, settings.secret("RUNPOD_API_KEY"), http_request)
+        self.webhooks = Dispatch(outbox.Outbox(sql), http_request, lambda: signing.key_of(settings.secret("WEBHOOK_SECRET")),
+                                 settings.webhook_schedule_s or ())
         # Messages of a call wait until its alarm is set: a socket never hears of a change whose
         # follow-ups a crash could still strand (storage and setAlarm do not open the input gate, so no
         # other event runs in between).
@@ -81,7 +86,11 @@ class UserJobs(SocketObject):
 
     def _job(self, job_id: str) -> JobLifecycle:
         return JobLifecycle(Ports(store=self.jobs.one(job_id), runpod=self._runpod,
-                                  broadcast=lambda messages: self._broadcast(job_id, messages)), self.settings)
+                                  broadcast=lambda messages: self._broadcast(job_id, messages),
+                                  webhook=self._webhook), self.settings)
+
+    def _webhook(self, event: str, job) -> None:
+        self.webhooks.emit(event, job.job_id, job.webhook_url, json.dumps({"event": event, **job.status_body()}))
 
     # -- RPC from the API routes and callbacks ---------------------------------------------
     async def start(self, spec: dict, idempotency_key: str | None, fingerprint: str) -> dict:
@@ -127,24 +136,26 @@ class UserJobs(SocketObject):
         return await self._change(lambda: self._job(job_id).callback(body))
 
     def list_jobs(self, status: str | None, job_type: str | None, limit: int, cursor: str | None) -> dict:
-        where, params = [], []
-        if status:
-            where.append("status = ?")
-            params.append(status)
-        if job_type:
-            where.append("type = ?")
-            params.append(job_type)
-        if cursor:
-            try:
-                created_ms, job_id = decode_cursor(cursor)
-            except InvalidCursor as exc:
-                return {"error": str(exc)}
-            where.append("(created_ms < ? OR (created_ms = ? AND job_id < ?))")
-            params += [created_ms, created_ms, job_id]
-        found = self.jobs.page(where, params, limit + 1)
+        try:
+            after = decode_cursor(cursor) if cursor else None
+        except InvalidCursor as exc:
+            return {"error": str(exc)}
+        found = self.jobs.page(status, job_type, after, limit + 1)
         page = found[:limit]
         next_cursor = encode_cursor(page[-1].created_ms, page[-1].job_id) if len(found) > limit else None
         return {"jobs": [job.status_body() for job in page], "next_cursor": next_cursor}
+
+    def deliveries(self, job_id: str) -> str | None:
+        """The job's webhook delivery log as JSON text; None when there is no such job."""
+        if self.jobs.load(job_id) is None:
+            return None
+        return json.dumps({"deliveries": self.webhooks.outbox.of_job(job_id)}, separators=(",", ":"))
+
+    async def redeliver(self, job_id: str, delivery_id: str) -> dict:
+        if self.jobs.load(job_id) is None or not self.webhooks.outbox.redeliver(job_id, delivery_id, now_ms()):
+            return refusal("not_found", "No such delivery of this job")
+        await self._schedule()
+        return {"delivery_id": delivery_id, "state": outbox.PENDING}
 
     # -- the alarm ------------------------------------------------------------------------------
     async def alarm(self, alarm_info=None):
@@ -152,7 +163,11 @@ class UserJobs(SocketObject):
         # Side by side: one job waiting on a slow RunPod answer never holds up another's (each step
         # reads its own row again after every await, so they cannot step on each other).
         due = self.jobs.due_ids(now_ms(), DUE_BATCH)
-        outcomes = await asyncio.gather(*(self._job(job_id).run_due() for job_id in due), return_exceptions=True)
+        outcomes = await asyncio.gather(*(self._job(job_id).run_due() for job_id in due), self.webhooks.send_due(),
+                                        return_exceptions=True)
+        if isinstance(outcomes[-1], Exception):
+            log.error("webhook deliveries failed: %s", first_line(outcomes[-1]))
+        outcomes = outcomes[:-1]
         for job_id, outcome in zip(due, outcomes, strict=True):
             if isinstance(outcome, Exception):  # still due: the alarm comes back to it after a pause, not in a loop
                 log.error("alarm work for job %s failed: %s", job_id, first_line(outcome))
@@ -168,7 +183,8 @@ class UserJobs(SocketObject):
         An alarm set earlier than needed stands: every callback moves its job's watchdog later, and
         re-setting the alarm each time would be a storage call per callback; an early alarm finds
         nothing due and sets the right time itself (`alarm`, which starts by forgetting the spent one)."""
-        due = [d for d in (self.jobs.earliest_due(), self.db_sync.due_ms()) if d is not None]
+        due = [d for d in (self.jobs.earliest_due(), self.db_sync.due_ms(), self.webhooks.next_due_ms())
+               if d is not None]
         if not due:
             await self.alarm_time.set(None)
         else:

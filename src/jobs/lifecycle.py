@@ -54,8 +54,16 @@ class Ports:
     store: JobStore  # the job's row
     runpod: Callable[[], RunPodClient]  # made per call: a missing secret fails that step, not the object
     broadcast: Callable[[list[dict]], None]  # to the job's WebSockets
+    webhook: Callable[[str, JobRecord], None]  # an event for the job's webhook, stored in the outbox (no I/O)
     clock: Callable[[], int] = now_ms  # epoch ms, what records are stamped with
     wall_clock: Callable[[], float] = time.time  # epoch s, what URLs are signed with
+
+
+def webhook_event(job: JobRecord, outcome: Outcome) -> str | None:
+    """The webhook event a change is (webhooks.policy.EVENTS), if any."""
+    if outcome.new_status:
+        return "completed" if job.terminal else "started" if job.status == PROCESSING else None
+    return "progress" if any(m.get("type") == "progress" for m in outcome.messages) else None
 
 
 def due_rule(settings: Settings) -> Callable[[JobRecord], int | None]:
@@ -79,7 +87,8 @@ class JobLifecycle:
                         project_id=int(spec["project_id"]), input_key=spec["input_key"],
                         output_key=output_key_for(spec["type"], spec["job_id"]), params_json=json.dumps(spec["params"]),
                         base_url=spec["base_url"], created_ms=t, updated_ms=t, last_signal_ms=t,
-                        next_submit_ms=t, db_pending=1)
+                        next_submit_ms=t, db_pending=1, webhook_url=spec.get("webhook_url"),
+                        webhook_events=",".join(spec.get("webhook_events") or ()))
         self.store.save(job)
         return job, True
 
@@ -124,6 +133,9 @@ class JobLifecycle:
         if outcome.new_status and job.terminal:
             job.db_pending = 1
         self.store.save(job)
+        event = webhook_event(job, outcome)
+        if event is not None and job.webhook_url and event in job.webhook_events.split(","):
+            self.ports.webhook(event, job)  # in the same step as the save: both or neither survive a crash
         if outcome.messages:
             self.ports.broadcast(outcome.messages)
 

@@ -45,6 +45,9 @@ class JobRecord:
     submit_attempts: int = 0
     next_submit_ms: int = 0
     submit_waiting: int = 0  # a submission failed and is being retried (the status says so)
+    # Where the job's events go (webhooks/): a URL, and which events (comma-separated), or none.
+    webhook_url: str | None = None
+    webhook_events: str = ""
     # A follow-up the alarm owes (jobs/followups.py): RunPod's cancel.
     cancel: FollowUp = field(default=DONE)
     # The user's database in R2 is owed this job's record: set when it is created and when it ends

@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bounds import anchored, integer, number
+from webhooks import policy as webhook_policy
 
 EXPORT_TYPES = ("overlay", "framing", "annotate")
 NonNeg = number(ge=0)
@@ -106,6 +107,11 @@ class StartBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     project_id: integer(ge=0) = Field(description="The editor's project id")
     input_key: str = Field(min_length=1, max_length=900, description="Relative key, e.g. working_videos/x.mp4")
+    webhook: str | None = Field(None, max_length=webhook_policy.MAX_URL_CHARS, description=(
+        "Where the job's events are POSTed (Standard Webhooks signed); the deployment's WEBHOOK_URL when absent. "
+        "https only outside development, and only to hosts in WEBHOOK_HOSTS (400 `webhook_not_allowed`)"))
+    webhook_events: Annotated[list[Literal[webhook_policy.EVENTS]], Field(min_length=1, max_length=3)] | None = Field(  # type: ignore[valid-type]
+        None, description="Any of started, progress (coalesced), completed (every terminal state); default completed")
 
 
 class OverlayStart(StartBody):

@@ -118,9 +118,21 @@ class JobTable:
                      now_ms, limit)
         return [r["job_id"] for r in found]
 
-    def page(self, where: list[str], params: list, limit: int) -> list[JobRecord]:
-        """Jobs newest first under `where` (SQL conditions on the columns, joined with AND)."""
-        query = f"SELECT * FROM {TABLE}"  # noqa: S608 - conditions are the caller's constants
+    def page(self, status: str | None, job_type: str | None, after: tuple[int, str] | None,
+             limit: int) -> list[JobRecord]:
+        """Jobs newest first, of `status` and `job_type` when given, after the `(created_ms, job_id)` of a
+        page's last job when given."""
+        where, params = [], []
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        if job_type:
+            where.append("type = ?")
+            params.append(job_type)
+        if after:
+            where.append("(created_ms < ? OR (created_ms = ? AND job_id < ?))")
+            params += [after[0], after[0], after[1]]
+        query = f"SELECT * FROM {TABLE}"  # noqa: S608 - the conditions are the constants above
         if where:
             query += " WHERE " + " AND ".join(where)
         query += " ORDER BY created_ms DESC, job_id DESC LIMIT ?"

@@ -13,7 +13,7 @@ message names the method and the URL without its query, never a header.
 
 What it does not model: the Workers runtime itself (no input gates, no subrequest limits, no
 `fetch` quirks such as its header normalisation or the `cf` options), streaming bodies (a body is
-read whole), or request bodies other than JSON. The client is the caller's: one per event loop,
+read whole). The client is the caller's: one per event loop,
 closed with `aclose()` or by leaving the `async with`.
 """
 
@@ -34,16 +34,18 @@ class HttpxTransport:
         self._client = client or httpx.AsyncClient(follow_redirects=True, timeout=None)
 
     async def __call__(self, method: str, url: str, *, headers: dict[str, str] | None = None,
-                       json_body: Any = None, timeout_s: float = 10.0) -> HttpResponse:
+                       json_body: Any = None, content: str | None = None, timeout_s: float = 10.0,
+                       follow_redirects: bool = True) -> HttpResponse:
         all_headers = dict(headers or {})
-        content = None
+        body = None if content is None else content.encode()
         if json_body is not None:
-            content = json.dumps(json_body).encode()
+            body = json.dumps(json_body).encode()
             all_headers.setdefault("Content-Type", "application/json")
         where = f"{method} {url.split('?', 1)[0]}"
         try:
             async with asyncio.timeout(timeout_s):
-                resp = await self._client.request(method, url, headers=all_headers, content=content)
+                resp = await self._client.request(method, url, headers=all_headers, content=body,
+                                                  follow_redirects=follow_redirects)
         except TimeoutError:
             raise TransportError(f"{where} failed: timed out after {timeout_s:g} s") from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:  # connect/read/protocol errors: no HTTP answer

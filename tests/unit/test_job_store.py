@@ -62,8 +62,9 @@ def test_pages_are_newest_first_under_conditions():
     jobs = table(SqlStorage())
     for i, status in enumerate(["pending", "complete", "pending"]):
         jobs.save(record(f"j{i}", created_ms=i, status=status))
-    assert [j.job_id for j in jobs.page([], [], 10)] == ["j2", "j1", "j0"]
-    assert [j.job_id for j in jobs.page(["status = ?"], ["pending"], 1)] == ["j2"]
+    assert [j.job_id for j in jobs.page(None, None, None, 10)] == ["j2", "j1", "j0"]
+    assert [j.job_id for j in jobs.page("pending", None, None, 1)] == ["j2"]
+    assert [j.job_id for j in jobs.page("pending", "overlay", (2, "j2"), 10)] == ["j0"]
 
 
 def test_records_owing_the_database_are_reported_and_cleared_by_version():

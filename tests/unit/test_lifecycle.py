@@ -55,9 +55,14 @@ class World:
             return await http(method, url, **kw)
 
         self.table = self._table()
+        self.webhooks: list[tuple[str, str]] = []  # (event, status) of every event handed to the outbox
         self.ports = Ports(store=self.table.one("j1"), runpod=lambda: RunPodClient(ENV.RUNPOD_ENDPOINT, KEY, transport),
-                           broadcast=self.sent.extend, clock=lambda: self.now, wall_clock=lambda: self.now / 1000)
+                           broadcast=self.sent.extend, webhook=self._webhook, clock=lambda: self.now,
+                           wall_clock=lambda: self.now / 1000)
         self.job = JobLifecycle(self.ports, self.settings)
+
+    def _webhook(self, event: str, job) -> None:
+        self.webhooks.append((event, job.status))
 
     def _table(self) -> JobTable:
         return JobTable(self.sql, due_rule(self.settings), owed=lambda job: self.owed.append((job.job_id, job.version)))
@@ -73,7 +78,8 @@ class World:
     def rebuilt(self) -> JobLifecycle:
         """The object evicted and built again on the same storage."""
         return JobLifecycle(Ports(store=self._table().one("j1"), runpod=self.ports.runpod,
-                                  broadcast=self.sent.extend, clock=lambda: self.now), self.settings)
+                                  broadcast=self.sent.extend, webhook=self._webhook, clock=lambda: self.now),
+                            self.settings)
 
     def due(self) -> int | None:
         """When the object's alarm next runs for its jobs (the table's earliest `due_ms`)."""
@@ -376,3 +382,29 @@ async def test_a_job_past_its_timeout_ends_in_error_and_cancels_at_runpod(world,
     job = world.record()
     assert job.status == "error" and job.error == "timed out" and fake.cancel_calls == [runpod_id]
     assert world.due() is None  # terminal, nothing owed: no alarm at all
+
+
+# -- webhook events ---------------------------------------------------------------------------------
+
+async def test_a_job_hands_the_events_its_start_asked_for_to_the_outbox(world):
+    world.job.create({**SPEC, "webhook_url": "https://r.test/h", "webhook_events": ["started", "completed"]})
+    await world.job.submit(world.job.begin_submit())
+    world.callback({"status": "progress", "progress": 40})  # not asked for
+    world.callback({"status": "complete"})
+    world.callback({"status": "complete"})  # a duplicate changes nothing: no second event
+    assert world.webhooks == [("started", "processing"), ("completed", "complete")]
+
+
+async def test_progress_events_and_every_terminal_state_are_events(world):
+    world.job.create({**SPEC, "webhook_url": "https://r.test/h", "webhook_events": ["progress", "completed"]})
+    world.callback({"status": "progress", "progress": 10})  # also makes it processing: that is `started`
+    world.callback({"status": "progress", "progress": 20})
+    world.callback({"status": "progress", "progress": 20})  # unchanged: no event
+    world.job.cancel()
+    assert world.webhooks == [("progress", "processing"), ("completed", "cancelled")]
+
+
+async def test_a_job_without_a_webhook_has_no_events(world):
+    await started(world)
+    world.callback({"status": "complete"})
+    assert world.webhooks == []

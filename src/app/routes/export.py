@@ -26,6 +26,8 @@ from jobs.params import EXPORT_TYPES, START_MODELS, StartBody
 from refusals import refusal, refused
 from settings import Settings
 from storage import keys, urls
+from webhooks import policy as webhook_policy
+from webhooks import signing
 
 router = APIRouter(prefix="/api/export", tags=["export jobs"], route_class=BoundedJsonRoute)
 ExportType = Literal[EXPORT_TYPES]  # type: ignore[valid-type]
@@ -54,6 +56,30 @@ def _check_configured(settings: Settings) -> None:
         settings.secret("URL_SIGNING_SECRET")
 
 
+def _webhook_of(start: StartBody, settings: Settings) -> tuple[str | None, tuple[str, ...]]:
+    """The start's webhook and its events, checked: 400 `webhook_not_allowed` for a URL or events the
+    deployment does not allow, 500 `config_error` when webhooks are not configured to be signed and retried."""
+    url = start.webhook or settings.webhook_url or None
+    try:
+        if url is None:
+            if start.webhook_events:
+                raise webhook_policy.WebhookRefused("webhook_events: there is no webhook to send them to")
+            return None, ()
+        if start.webhook:
+            webhook_policy.check_url(start.webhook, hosts=settings.webhook_hosts, default_url=settings.webhook_url,
+                                     development=settings.environment in ("development", "test"))
+        events = webhook_policy.check_events(start.webhook_events or webhook_policy.DEFAULT_EVENTS)
+    except webhook_policy.WebhookRefused as exc:
+        raise ApiError(400, str(exc), "webhook_not_allowed") from None
+    if settings.webhook_schedule_s is None:
+        raise ApiError(500, "Server misconfigured: WEBHOOK_RETRY_SCHEDULE_S is not a list of seconds", "config_error")
+    try:
+        signing.key_of(settings.secret("WEBHOOK_SECRET"))
+    except signing.InvalidSecret:
+        raise ApiError(500, "Server misconfigured: WEBHOOK_SECRET is not a whsec_ key", "config_error") from None
+    return url, events
+
+
 def _accepted(job: dict, base_url: str, replayed: bool = False) -> JSONResponse:
     job_id = job["job_id"]
     ws_base = base_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
@@ -74,6 +100,8 @@ async def _start(request: Request, export_type: str, start: StartBody, user_id: 
     except keys.InvalidKey as exc:
         raise ApiError(400, f"input_key: {exc}", "invalid_key") from None
     _check_configured(settings)
+
+    webhook_url, webhook_events = _webhook_of(start, settings)
     env = get_env(request)
     if await r2.head(env.USER_DATA, keys.user_key(user_id, input_key)) is None:
         raise ApiError(400, "input_key names no stored object; upload it first", "input_not_found")
@@ -81,7 +109,7 @@ async def _start(request: Request, export_type: str, start: StartBody, user_id: 
     base_url = public_base_url(request, settings)
     spec = {"job_id": uuid.uuid4().hex, "user_id": user_id, "type": export_type, "project_id": start.project_id,
             "input_key": input_key, "params": start.params.model_dump(mode="json", exclude_none=True),
-            "base_url": base_url}
+            "base_url": base_url, "webhook_url": webhook_url, "webhook_events": list(webhook_events)}
     # A replayed Idempotency-Key answers the first request's job (created now if that request died
     # before creating it); the claim and the create are one step of the user's object.
     fingerprint = request_fingerprint(export_type, start) if idempotency_key else ""
@@ -110,7 +138,7 @@ def _start_route(export_type: str, model: type[StartBody]) -> None:
         summary=f"Start a {export_type} export", name=f"start_{export_type}_export",
         description=START_DESCRIPTION, responses={202: {"model": StartAccepted}, **errors(
             401, 403, 409, 422, 500, json_body=True, user_scoped=True, notes={
-                400: "`invalid_key`, `input_not_found` (see the description)",
+                400: "`invalid_key`, `input_not_found` (see the description), `webhook_not_allowed`",
                 409: "`idempotency_key_reused`"})})
 
 

@@ -1,0 +1,89 @@
+"""What a job's webhook may be and when its deliveries are tried: events, URLs, the retry schedule.
+
+Events: `started` (the job reached a GPU), `progress` (coalesced: at most one waiting per job, the
+latest wins), `completed` (any terminal state: complete, error, cancelled). A start names any of them;
+`completed` is the default.
+
+URLs: https only outside development (`ENVIRONMENT` development or test, where receivers run
+locally on http); the host must be one of `WEBHOOK_HOSTS` (comma-separated; a
+leading `*.` allows subdomains), or the host of the deployment's `WEBHOOK_URL`. With neither set, a
+start cannot name a webhook (400): a URL chosen by a caller is an outbound request from the Worker,
+so where it may go is the deployment's decision. No credentials in the URL, no fragment.
+
+Schedule: the delays between attempts, `WEBHOOK_RETRY_SCHEDULE_S`. The default — 5 s, 5 min, 30 min,
+2 h, 5 h, 10 h, 10 h — spans about a day (27.6 h) in 8 attempts: the first retries catch a receiver
+restarting, the later ones an outage of a working day, as Standard Webhooks' reference schedule does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+EVENTS = ("started", "progress", "completed")
+DEFAULT_EVENTS = ("completed",)
+DEFAULT_SCHEDULE_S = (5, 300, 1800, 7200, 18000, 36000, 36000)
+MAX_URL_CHARS = 2000
+TIMEOUT_S = 10.0
+EXCERPT_CHARS = 200  # of a receiver's answer, kept in the delivery log
+
+
+class WebhookRefused(ValueError):
+    """A webhook URL the deployment does not allow; the message says why (never the URL's secrets)."""
+
+
+def parse_schedule(text: str) -> tuple[int, ...]:
+    """Seconds between attempts from `"5,300,1800"`; the default when empty; ValueError when malformed."""
+    if not text.strip():
+        return DEFAULT_SCHEDULE_S
+    delays = tuple(int(part) for part in text.split(","))
+    if any(d < 0 or d > 7 * 24 * 3600 for d in delays) or len(delays) > 30:
+        raise ValueError("WEBHOOK_RETRY_SCHEDULE_S: up to 30 delays of 0-604800 s")
+    return delays
+
+
+def parse_hosts(text: str) -> tuple[str, ...]:
+    return tuple(h.strip().lower().rstrip(".") for h in text.split(",") if h.strip())
+
+
+def _host_allowed(host: str, allowed: Iterable[str]) -> bool:
+    for pattern in allowed:
+        if pattern.startswith("*."):
+            if host.endswith(pattern[1:]) and host != pattern[2:]:
+                return True
+        elif host == pattern:
+            return True
+    return False
+
+
+def check_url(url: str, *, hosts: tuple[str, ...], default_url: str, development: bool) -> str:
+    """`url` if a delivery may go there, else WebhookRefused."""
+    if len(url) > MAX_URL_CHARS:
+        raise WebhookRefused(f"webhook: at most {MAX_URL_CHARS} characters")
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower().rstrip(".")
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise WebhookRefused("webhook: not a URL") from None
+    schemes = ("https", "http") if development else ("https",)
+    if parts.scheme not in schemes:
+        raise WebhookRefused("webhook: the scheme must be https" + (" or http" if development else ""))
+    if not host:
+        raise WebhookRefused("webhook: the URL has no host")
+    if parts.username is not None or parts.password is not None:
+        raise WebhookRefused("webhook: credentials do not belong in the URL")
+    if parts.fragment:
+        raise WebhookRefused("webhook: the URL has a fragment")
+    allowed = hosts + ((urlsplit(default_url).hostname or "").lower(),) if default_url else hosts
+    if not _host_allowed(host, [a for a in allowed if a]):
+        raise WebhookRefused("webhook: this host is not one the deployment allows (WEBHOOK_HOSTS)")
+    return url
+
+
+def check_events(events: Iterable[str]) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(events))
+    unknown = [e for e in chosen if e not in EVENTS]
+    if unknown or not chosen:
+        raise WebhookRefused(f"webhook_events: any of {', '.join(EVENTS)}")
+    return chosen

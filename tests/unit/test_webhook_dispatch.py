@@ -1,0 +1,78 @@
+"""Sending webhook deliveries (webhooks.dispatch) over a recording transport: signed, logged, no redirects."""
+
+from __future__ import annotations
+
+import asyncio
+
+from outbound import HttpResponse, TransportError
+from settings import MissingSecret
+from tests.fakes.do_sql import SqlStorage
+from webhooks.dispatch import Dispatch
+from webhooks.outbox import Outbox, ensure_schema
+from webhooks.signing import key_of, signature
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+T0 = 1_800_000_000_000
+
+
+class Receiver:
+    def __init__(self, *answers) -> None:
+        self.answers, self.calls = list(answers), []
+
+    async def __call__(self, method, url, *, headers=None, json_body=None, content=None, timeout_s=10.0,
+                       follow_redirects=True):
+        self.calls.append({"method": method, "url": url, "headers": headers, "content": content,
+                           "follow_redirects": follow_redirects, "timeout_s": timeout_s})
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def dispatch(receiver: Receiver, key=lambda: key_of(SECRET)) -> Dispatch:
+    sql = SqlStorage()
+    ensure_schema(sql, set())
+    ids = iter(f"msg_{i}" for i in range(100))
+    return Dispatch(Outbox(sql), receiver, key, (1, 1), clock=lambda: T0, wall_clock=lambda: 1_800_000_000,
+                    new_id=lambda: next(ids))
+
+
+def test_a_delivery_is_signed_sent_as_stored_and_never_follows_a_redirect():
+    receiver = Receiver(HttpResponse(200, b"ok"))
+    d = dispatch(receiver)
+    d.emit("completed", "j1", "https://r.test/h", '{"event":"completed"}')
+    asyncio.run(d.send_due())
+    call = receiver.calls[0]
+    assert call["method"] == "POST" and call["url"] == "https://r.test/h" and call["content"] == '{"event":"completed"}'
+    assert call["follow_redirects"] is False and call["timeout_s"] == 10.0
+    assert call["headers"]["webhook-id"] == "msg_0" and call["headers"]["webhook-timestamp"] == "1800000000"
+    assert call["headers"]["webhook-signature"] == signature(key_of(SECRET), "msg_0", 1800000000, call["content"])
+    [logged] = d.outbox.of_job("j1")
+    assert logged["state"] == "delivered" and logged["attempts"][0]["response_excerpt"] == "ok"
+
+
+def test_failures_are_logged_with_what_happened_and_retried_with_the_same_id():
+    receiver = Receiver(HttpResponse(307, b""), TransportError("POST https://r.test/h failed: timed out"),
+                        HttpResponse(500, b"x" * 1000))
+    d = dispatch(receiver)
+    d.emit("completed", "j1", "https://r.test/h", "{}")
+    for i in range(3):
+        d.clock = lambda i=i: T0 + i * 10**6  # each retry's time has come
+        asyncio.run(d.send_due())
+    [logged] = d.outbox.of_job("j1")
+    assert [(a["status"], a["error"]) for a in logged["attempts"]] == [
+        (307, "redirects are not followed"), (None, "POST https://r.test/h failed: timed out"), (500, None)]
+    assert len(logged["attempts"][2]["response_excerpt"]) == 200 and logged["state"] == "failed"
+    assert {c["headers"]["webhook-id"] for c in receiver.calls} == {"msg_0"}
+
+
+def test_no_signing_key_is_an_attempt_that_failed_and_says_why():
+    def no_key():
+        raise MissingSecret("WEBHOOK_SECRET")
+
+    receiver = Receiver()
+    d = dispatch(receiver, key=no_key)
+    d.emit("completed", "j1", "https://r.test/h", "{}")
+    asyncio.run(d.send_due())
+    assert receiver.calls == []
+    assert d.outbox.of_job("j1")[0]["attempts"][0]["error"] == "secret WEBHOOK_SECRET is not set"
