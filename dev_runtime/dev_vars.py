@@ -8,8 +8,8 @@ benchmarks and operators rely on this). `wrangler dev` gets the result as one pr
 
 from __future__ import annotations
 
-import os
 import base64
+import os
 import secrets
 import tomllib
 from collections.abc import Mapping

@@ -135,8 +135,9 @@ def test_progress_is_coalesced_while_a_delivery_is_out(client, fake_runpod, rece
     receiver.release()
     got = receiver.wait_for(lambda got: json.loads(got[-1]["body"])["progress"] == 11)
     assert len(got) == 2  # the one out, then only the latest of the ten that came meanwhile
-    states = [d["state"] for d in deliveries(client, job_id)]
-    assert states.count("superseded") == 9 and states.count("delivered") == 2
+    states = wait_for(lambda: (s := [d["state"] for d in deliveries(client, job_id)]).count("delivered") == 2 and s,
+                      what="both deliveries logged as delivered")
+    assert states.count("superseded") == 9 and len(states) == 11
 
 
 @pytest.mark.parametrize(("webhook", "events"), [
