@@ -73,7 +73,31 @@ class Call:
     json: object = None
 
 
-class ProjectTarget:
+class _ServedByWrangler:
+    """A target this harness serves itself with `wrangler dev` (the project, the Python floor): a
+    scratch folder in `_tmp`, the server in `_worker`."""
+
+    _tmp: tempfile.TemporaryDirectory | None = None
+    _worker: WranglerDev | None = None
+
+    def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    @property
+    def pgid(self) -> int:
+        return self._worker.pid
+
+    @property
+    def base_url(self) -> str:
+        return self._worker.base_url
+
+
+class ProjectTarget(_ServedByWrangler):
     name, label = "project", "this project"
 
     def __init__(self, runpod_url: str) -> None:
@@ -93,22 +117,6 @@ class ProjectTarget:
         self._worker = make_worker(Path(self._tmp.name) / "state", worker_env(self.runpod_url), root=root)
         self.counts_entries = count_entries
         self._worker.start(timeout=300)
-
-    def stop(self) -> None:
-        if self._worker is not None:
-            self._worker.stop()
-            self._worker = None
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-
-    @property
-    def pgid(self) -> int:
-        return self._worker.pid
-
-    @property
-    def base_url(self) -> str:
-        return self._worker.base_url
 
     def objects_constructed(self) -> int:
         """How many times a job's object was constructed so far (the log says so once each)."""
@@ -259,7 +267,7 @@ class SeedTarget:
         }
 
 
-class FloorTarget:
+class FloorTarget(_ServedByWrangler):
     """The floor of a Python Worker (floor/README.md): the project's shape with nothing but the I/O."""
 
     name, label = "floor", "Python floor"
@@ -280,22 +288,6 @@ class FloorTarget:
                                            "RUNPOD_API_KEY": SECRETS["RUNPOD_API_KEY"]},
                                    state_dir=Path(self._tmp.name) / "state", bundle_dir=bundle_dir(), root=root)
         self._worker.start(timeout=300, ready_path="/ok")
-
-    def stop(self) -> None:
-        if self._worker is not None:
-            self._worker.stop()
-            self._worker = None
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-
-    @property
-    def pgid(self) -> int:
-        return self._worker.pid
-
-    @property
-    def base_url(self) -> str:
-        return self._worker.base_url
 
     def objects_constructed(self) -> int | None:
         return None

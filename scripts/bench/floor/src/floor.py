@@ -61,16 +61,6 @@ class Jobs(DurableObject):
 
 
 class Default(WorkerEntrypoint):
-    def enqueue(self, body: str) -> str:
-        ids = [self.sql.exec("INSERT INTO queue (body) VALUES (?) RETURNING id", json.dumps(item)).one().id
-               for item in json.loads(body)]
-        return json.dumps([{"id": i} for i in ids])
-
-    def claim(self) -> str | None:
-        rows = self.sql.exec("UPDATE queue SET claimed = 1 WHERE id = (SELECT id FROM queue WHERE claimed = 0 "
-                             "ORDER BY id LIMIT 1) RETURNING id, body").toArray()
-        return json.dumps({"id": rows[0].id, "body": rows[0].body}) if len(rows) else None
-
     async def fetch(self, request):
         parts = urlsplit(request.url).path.strip("/").split("/")
         user = self.env.USERS.getByName("bench")
