@@ -6,6 +6,7 @@ Vars and secrets arrive as strings on `env`. A secret a route needs but that is 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,14 @@ class MissingSecret(Exception):  # noqa: N818 - reads as what it is
 # same `env`. Each entry holds its `env`, so no other object can take its id() while it is cached.
 _CACHE_SIZE = 16
 _cache: dict[int, tuple[Any, Settings]] = {}
+
+
+def _price(value: str) -> float | None:
+    try:
+        price = float(value)
+    except ValueError:
+        return None
+    return price if math.isfinite(price) and price >= 0 else None
 
 
 def _schedule(value: str) -> tuple[int, ...] | None:
@@ -71,6 +80,7 @@ class Settings:
     job_timeout_s: int
     submit_retry_base_s: float  # first delay between RunPod submission attempts (doubling)
     submit_timeout_s: float  # how long one RunPod submission may take before it counts as failed
+    gpu_price_per_s: float | None  # USD per GPU-second (GPU_PRICE_PER_S); None: costs are not computed
     webhook_url: str  # the deployment's default webhook, for starts that name none ("" for none)
     webhook_hosts: tuple[str, ...]  # hosts a start's own webhook may name (webhooks.policy)
     webhook_schedule_s: tuple[int, ...] | None  # delays between delivery attempts; None when the var is malformed
@@ -106,6 +116,7 @@ class Settings:
             job_timeout_s=max(1, _int(var("JOB_TIMEOUT_S"), 3600)),
             submit_retry_base_s=_positive(var("SUBMIT_RETRY_BASE_S"), 2.0),
             submit_timeout_s=_positive(var("SUBMIT_TIMEOUT_S"), 15.0),
+            gpu_price_per_s=_price(var("GPU_PRICE_PER_S")),
             webhook_url=var("WEBHOOK_URL").strip(),
             webhook_hosts=webhook_policy.parse_hosts(var("WEBHOOK_HOSTS")),
             webhook_schedule_s=_schedule(var("WEBHOOK_RETRY_SCHEDULE_S")),

@@ -78,6 +78,12 @@ class WorkersClient:
     async def cancel(self, job_id: str) -> dict[str, Any]:
         return await self._call("POST", f"/api/export/jobs/{quote(job_id, safe='')}/cancel")
 
+    async def usage(self, *, since: str | None = None, until: str | None = None) -> dict[str, Any]:
+        """This user's GPU usage over the jobs created in [since, until) (ISO 8601; default the last 30
+        days): `totals`, `by_type`, `by_status`, each `{"jobs", "gpu_seconds", "cost_usd"}`."""
+        params = {k: v for k, v in {"from": since, "to": until}.items() if v is not None}
+        return await self._call("GET", "/api/usage", params=params)
+
     async def deliveries(self, job_id: str) -> list[dict[str, Any]]:
         """The job's webhook deliveries, oldest first, each with its `attempts`."""
         return (await self._call("GET", f"/api/export/jobs/{quote(job_id, safe='')}/deliveries"))["deliveries"]

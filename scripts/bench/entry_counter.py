@@ -68,7 +68,7 @@ def _counting(cls, name):
     setattr(cls, name, counted)
 
 
-for _cls in (entry.UserJobs, entry.EncodeQueue):
+for _cls in (entry.UserJobs, entry.EncodeQueue, entry.UsageLedger):
     _names = {{n for n in vars(_cls) if not n.startswith("_") and callable(vars(_cls)[n])}}
     _names |= {{n for n in RUNTIME_HANDLERS if hasattr(_cls, n)}}
     for _name in sorted(_names - set({_NOT_ENTRIES!r})):
@@ -92,7 +92,7 @@ class Default(entry.Default):
             MS["Default.fetch"] += (time.perf_counter() - t0) * 1000
 
 
-UserJobs, EncodeQueue = entry.UserJobs, entry.EncodeQueue
+UserJobs, EncodeQueue, UsageLedger = entry.UserJobs, entry.EncodeQueue, entry.UsageLedger
 '''
 
 

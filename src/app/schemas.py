@@ -24,6 +24,14 @@ class Health(_Open):
     env: str
 
 
+class Usage(_Open):
+    """A job's GPU usage as RunPod reported it; null until it does."""
+
+    queue_ms: int | None = Field(description="RunPod's delayTime: waiting for a GPU")
+    execution_ms: int | None = Field(description="RunPod's executionTime: on a GPU")
+    cost_usd: float | None = Field(description="execution_ms × GPU_PRICE_PER_S; null when no price is set")
+
+
 class JobStatus(_Open):
     job_id: str
     type: Literal[EXPORT_TYPES]  # type: ignore[valid-type]
@@ -39,6 +47,7 @@ class JobStatus(_Open):
     updated_at: str
     started_at: str | None = None
     completed_at: str | None = None
+    usage: Usage
 
 
 class StartAccepted(_Open):
@@ -52,6 +61,30 @@ class StartAccepted(_Open):
 class JobPage(_Open):
     jobs: list[JobStatus]
     next_cursor: str | None
+
+
+class UsageTotals(_Open):
+    jobs: int
+    gpu_seconds: float
+    cost_usd: float
+
+
+class UsageReport(_Open):
+    from_: str = Field(alias="from")
+    to: str
+    totals: UsageTotals
+    by_type: dict[str, UsageTotals]
+    by_status: dict[str, UsageTotals]
+
+
+class UserUsage(UsageTotals):
+    user_id: str
+
+
+class UsageRanking(_Open):
+    from_: str = Field(alias="from")
+    to: str
+    users: list[UserUsage]
 
 
 class DeliveryAttempt(_Open):

@@ -1,5 +1,7 @@
 """The user's database in R2 keeps a record of every export job (its creation and its end,
-docs/api.md): which records it is owed, and writing them, for one user's `UserJobs`.
+docs/api.md), and the usage ledger every job's GPU usage: which records they are owed, and writing
+them, for one user's `UserJobs`. Each batch goes to both (the ledger's upsert and the database's
+write are both safe to repeat, so a failure of either retries the batch for both).
 
 A job row with `db_pending` is owed (the lifecycle marks it when the job is created and when it
 ends). Owed records wait up to `USER_DB_BATCH_MS` for others to join them, so a burst of starts is
@@ -15,12 +17,14 @@ When the next write is due is stored here (`due_ms`); the object's one alarm cov
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from backoff import backoff_ms
 from bindings.do_sql import execute, one_or_none, rows
 from jobs.followups import SYNC_BACKOFF_BASE_S, SYNC_BACKOFF_MAX_S
 from jobs.store import JobTable
+from jobs.usage import ledger_entry
 from outbound import first_line
 from storage import user_db
 
@@ -41,8 +45,8 @@ def ensure_schema(sql: Any, tables: set[str]) -> None:
 
 
 class UserDbSync:
-    def __init__(self, sql: Any, bucket: Any, table: JobTable) -> None:
-        self.sql, self.bucket, self.table = sql, bucket, table
+    def __init__(self, sql: Any, bucket: Any, table: JobTable, ledger: Callable[[list[dict]], Awaitable[Any]]) -> None:
+        self.sql, self.bucket, self.table, self.ledger = sql, bucket, table, ledger
         state = one_or_none(sql, "SELECT user_id, failures, due_ms FROM user_db_sync WHERE id = 1")
         self._state = state or {"user_id": None, "failures": 0, "due_ms": None}
 
@@ -72,9 +76,10 @@ class UserDbSync:
             return
         try:
             await user_db.record_jobs(self.bucket, user_id, [job.db_record() for job in batch])
+            await self.ledger([ledger_entry(job) for job in batch])
         except Exception as exc:
             failures = self._state["failures"] + 1
-            log.warning("user database write for %s failed (%d in a row, %d records waiting): %s",
+            log.warning("user database or usage ledger write for %s failed (%d in a row, %d records waiting): %s",
                         user_id, failures, len(batch), first_line(exc))
             self._save(user_id, failures, now_ms + backoff_ms(SYNC_BACKOFF_BASE_S, failures, SYNC_BACKOFF_MAX_S))
             return

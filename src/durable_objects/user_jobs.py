@@ -32,12 +32,13 @@ from bindings.http import request as http_request
 from clock import now_ms
 from durable_objects import user_db_sync
 from durable_objects.socket_object import SocketObject
-from jobs import idempotency, store
+from jobs import idempotency, store, usage
 from jobs.cursor import InvalidCursor, decode_cursor, encode_cursor
 from jobs.ids import parse_ws_path
 from jobs.lifecycle import JobLifecycle, Ports, due_rule
 from jobs.runpod import RunPodClient
 from jobs.store import JobTable
+from jobs.usage_ledger import LEDGER_NAME
 from outbound import first_line
 from refusals import refusal
 from settings import Settings
@@ -74,7 +75,8 @@ class UserJobs(SocketObject):
         # A record saved owing the user's database its state makes sure a database write is due.
         self.jobs = JobTable(sql, due_rule(settings), owed=lambda job: self.db_sync.owe(
             job.user_id, now_ms() + user_db_sync.USER_DB_BATCH_MS))
-        self.db_sync = user_db_sync.UserDbSync(sql, env.USER_DATA, self.jobs)
+        ledger = env.USAGE_LEDGER.getByName(LEDGER_NAME)
+        self.db_sync = user_db_sync.UserDbSync(sql, env.USER_DATA, self.jobs, lambda entries: ledger.record(entries))
         self.alarm_time = AlarmTime(ctx.storage)
         self._runpod = lambda: RunPodClient(settings.runpod_endpoint, settings.secret("RUNPOD_API_KEY"), http_request)
         self.webhooks = Dispatch(outbox.Outbox(sql), http_request, lambda: signing.key_of(settings.secret("WEBHOOK_SECRET")),
@@ -144,6 +146,10 @@ class UserJobs(SocketObject):
         page = found[:limit]
         next_cursor = encode_cursor(page[-1].created_ms, page[-1].job_id) if len(found) > limit else None
         return {"jobs": [job.status_body() for job in page], "next_cursor": next_cursor}
+
+    def usage(self, from_ms: int, to_ms: int) -> dict:
+        """The user's GPU usage over the jobs created in [from_ms, to_ms) (jobs/usage.py)."""
+        return usage.report(self.jobs.usage(from_ms, to_ms))
 
     def deliveries(self, job_id: str) -> str | None:
         """The job's webhook delivery log as JSON text; None when there is no such job."""

@@ -9,7 +9,7 @@ polls use the same RunPod parser.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bounds import is_finite_number
@@ -34,6 +34,8 @@ class Update:
     message: str | None = None
     output_key: str | None = None
     error: str | None = None
+    queue_ms: int | None = None  # RunPod's `delayTime`: how long the job waited for a GPU
+    execution_ms: int | None = None  # RunPod's `executionTime`: how long a GPU ran it
 
 
 def _text(value: Any, field: str, limit: int) -> str | None:
@@ -66,6 +68,14 @@ def _progress(value: Any, field: str = "progress") -> int | None:
     return int(min(100, max(0, value)))
 
 
+def _millis(value: Any, field: str) -> int | None:
+    if value is None:
+        return None
+    if not is_finite_number(value) or value < 0:
+        raise InvalidCallback(f"{field} must be a number of milliseconds, not negative", field)
+    return int(value)
+
+
 def parse_callback(body: Any) -> Update:
     """The update a callback body carries; raises InvalidCallback for a malformed one."""
     if not isinstance(body, dict):
@@ -92,6 +102,13 @@ def from_runpod_status(body: dict) -> Update:
 
     Every field is type-checked whatever the status, so a body is valid or not by its shape alone.
     """
+    update = _runpod_outcome(body)
+    usage = {"queue_ms": _millis(body.get("delayTime"), "delayTime"),
+             "execution_ms": _millis(body.get("executionTime"), "executionTime")}
+    return replace(update, **usage)
+
+
+def _runpod_outcome(body: dict) -> Update:
     status = body.get("status")
     if not isinstance(body.get("id", ""), str):
         raise InvalidCallback("id must be a string", "id")

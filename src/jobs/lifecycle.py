@@ -26,8 +26,8 @@ from typing import Any
 
 from backoff import backoff_ms
 from clock import now_ms
-from jobs import deadlines
-from jobs.callbacks import InvalidCallback, from_runpod_status, parse_callback
+from jobs import deadlines, usage
+from jobs.callbacks import InvalidCallback, Update, from_runpod_status, parse_callback
 from jobs.followups import DONE
 from jobs.model import CANCELLED, COMPLETE, ERROR, PENDING, PROCESSING, JobRecord, output_key_for
 from jobs.runpod import RunPodClient
@@ -120,13 +120,20 @@ class JobLifecycle:
             loc = ["body", exc.field] if exc.field else ["body"]
             return refusal("validation_error", f"Invalid callback: {exc}",
                            details=[{"loc": loc, "msg": str(exc), "type": "value_error"}])
-        outcome = apply(job, update, self.ports.clock())
+        outcome = self._apply(job, update)
         # Saved even when nothing visible changed: a sign of life restarts the stall clock.
         self.save_change(job, outcome)
         answer: dict = {"received": True, "status": job.status, "progress": job.progress}
         if outcome.ignored:
             answer["ignored"] = outcome.ignored
         return answer
+
+    def _apply(self, job: JobRecord, update: Update) -> Outcome:
+        """Keep the usage an update reports (a finished job's too: RunPod's webhook often comes after the
+        GPU worker's `complete`), then run the state machine."""
+        if usage.record(job, update, self.settings.gpu_price_per_s) and job.terminal:
+            job.db_pending = 1  # the final usage reaches the user's records and the usage ledger
+        return apply(job, update, self.ports.clock())
 
     def save_change(self, job: JobRecord, outcome: Outcome) -> None:
         """Store a change (a job that just ended owes the user's database its record) and tell the sockets."""
@@ -225,7 +232,7 @@ class JobLifecycle:
             return
         job = self.store.load()
         # `apply` also restarts the stall clock: the next poll is one period away.
-        self.save_change(job, apply(job, update, self.ports.clock()))
+        self.save_change(job, self._apply(job, update))
 
     async def _cancel(self) -> None:
         job = self.store.load()

@@ -45,6 +45,10 @@ class JobRecord:
     submit_attempts: int = 0
     next_submit_ms: int = 0
     submit_waiting: int = 0  # a submission failed and is being retried (the status says so)
+    # GPU usage as RunPod reported it (jobs/usage.py), None until it does.
+    queue_ms: int | None = None
+    execution_ms: int | None = None
+    cost_micro_usd: int | None = None  # millionths of a dollar, at the price of when it was reported
     # Where the job's events go (webhooks/): a URL, and which events (comma-separated), or none.
     webhook_url: str | None = None
     webhook_events: str = ""
@@ -85,6 +89,8 @@ class JobRecord:
             body["started_at"] = iso_ms(self.started_ms)
         if self.completed_ms is not None:
             body["completed_at"] = iso_ms(self.completed_ms)
+        body["usage"] = {"queue_ms": self.queue_ms, "execution_ms": self.execution_ms,
+                         "cost_usd": None if self.cost_micro_usd is None else self.cost_micro_usd / 1_000_000}
         return body
 
     def status_message(self) -> dict:

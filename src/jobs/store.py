@@ -138,6 +138,12 @@ class JobTable:
         query += " ORDER BY created_ms DESC, job_id DESC LIMIT ?"
         return [from_row(r) for r in rows(self._sql, query, *params, limit)]
 
+    def usage(self, from_ms: int, to_ms: int) -> list[dict]:
+        """Jobs created in [from_ms, to_ms) grouped by type and status: their count, GPU ms and cost."""
+        return rows(self._sql, f"""SELECT type, status, COUNT(*) AS jobs, SUM(execution_ms) AS execution_ms,
+                SUM(cost_micro_usd) AS cost_micro_usd FROM {TABLE} WHERE created_ms >= ? AND created_ms < ?
+                GROUP BY type, status""", from_ms, to_ms)  # noqa: S608
+
     def db_owed(self, limit: int) -> list[JobRecord]:
         return [from_row(r) for r in rows(self._sql, f"SELECT * FROM {TABLE} WHERE db_pending = 1 LIMIT ?",  # noqa: S608
                                           limit)]

@@ -139,5 +139,5 @@ def test_a_user_db_sync_state_written_before_the_one_alarm_gains_its_due_time():
              "failures INTEGER NOT NULL DEFAULT 0)")
     sql.exec("INSERT INTO user_db_sync (id, user_id, failures) VALUES (1, 'u', 2)")
     ensure_sync_schema(sql, {"user_db_sync"})
-    sync = UserDbSync(sql, bucket=None, table=table(sql))
+    sync = UserDbSync(sql, bucket=None, table=table(sql), ledger=None)
     assert sync.due_ms() == 0  # due at once: whatever was owed is written by the next alarm

@@ -408,3 +408,16 @@ async def test_a_job_without_a_webhook_has_no_events(world):
     await started(world)
     world.callback({"status": "complete"})
     assert world.webhooks == []
+
+
+# -- usage ------------------------------------------------------------------------------------------
+
+async def test_runpods_webhook_after_the_workers_complete_still_records_the_usage(world):
+    runpod_id = await started(world)
+    world.callback({"status": "complete"})  # the GPU worker's own report comes first
+    world.table.db_written("j1", world.record().version)
+    answer = world.callback({"id": runpod_id, "status": "COMPLETED", "delayTime": 900, "executionTime": 4000})
+    assert answer["ignored"] == "duplicate"  # nothing of the state changed ...
+    job = world.record()
+    assert (job.queue_ms, job.execution_ms) == (900, 4000)  # ... but the usage is kept
+    assert job.db_pending  # and owed to the user's records and the usage ledger
