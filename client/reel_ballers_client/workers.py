@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 import httpx
@@ -77,6 +79,59 @@ class WorkersClient:
 
     async def cancel(self, job_id: str) -> dict[str, Any]:
         return await self._call("POST", f"/api/export/jobs/{quote(job_id, safe='')}/cancel")
+
+    # -- storage: what a backend does around a job ----------------------------------------------
+    async def upload(self, key: str, data: bytes | BinaryIO, content_type: str, *, expires_in: int = 3600,
+                     chunk_bytes: int = 1 << 20) -> str:
+        """Store `data` at the user's relative `key` through an upload URL; the key. `data` is bytes or a
+        file opened in binary mode, streamed from where it stands with its length (storage wants a
+        Content-Length: R2 takes no chunked upload). The URL's errors are typed like the API's (e.g.
+        `InvalidRequest` with code `content_type_not_allowed`)."""
+        grant = await self._call("POST", "/api/storage/upload-url",
+                                 json={"key": key, "content_type": content_type, "expires_in": expires_in})
+        headers = dict(grant.get("headers") or {})
+        if isinstance(data, bytes | bytearray | memoryview):
+            content: Any = bytes(data)
+        else:
+            headers["Content-Length"] = str(os.fstat(data.fileno()).st_size - data.tell())
+            content = _chunks(data, chunk_bytes)
+        try:
+            async with httpx.AsyncClient(timeout=self._http.timeout) as raw:  # no API key to a storage URL
+                response = await raw.put(grant["url"], content=content, headers=headers)
+        except httpx.TransportError as exc:
+            raise TransportError(f"PUT {key}: {type(exc).__name__}") from exc
+        raise_for_answer(response)
+        return grant["key"]
+
+    async def download_url(self, key: str, *, expires_in: int = 3600) -> str:
+        """A short-lived URL that reads the user's `key` (for a browser, or `download`)."""
+        return (await self._call("GET", "/api/storage/presigned-url",
+                                 params={"key": key, "expires_in": expires_in}))["url"]
+
+    async def download(self, key: str, dest: str | os.PathLike[str] | BinaryIO, *, chunk_bytes: int = 1 << 20) -> int:
+        """Stream the user's `key` into `dest` (a path, written whole or not at all, or a binary file);
+        the number of bytes. A missing object is `NotFound`."""
+        url = await self.download_url(key)
+        try:
+            async with httpx.AsyncClient(timeout=self._http.timeout) as raw, raw.stream("GET", url) as response:
+                if not response.is_success:
+                    await response.aread()
+                    raise_for_answer(response)
+                if hasattr(dest, "write"):
+                    return await _copy(response, dest, chunk_bytes)
+                path = Path(dest)
+                partial = path.with_name(path.name + ".part")
+                try:
+                    out = await asyncio.to_thread(open, partial, "wb")
+                    with out:
+                        size = await _copy(response, out, chunk_bytes)
+                    partial.replace(path)  # whole or not at all
+                except BaseException:
+                    partial.unlink(missing_ok=True)
+                    raise
+                return size
+        except httpx.TransportError as exc:
+            raise TransportError(f"GET {key}: {type(exc).__name__}") from exc
 
     async def usage(self, *, since: str | None = None, until: str | None = None) -> dict[str, Any]:
         """This user's GPU usage over the jobs created in [since, until) (ISO 8601; default the last 30
@@ -160,6 +215,19 @@ class WorkersClient:
             raise TransportError(f"{method} {path}: {type(exc).__name__}") from exc
         raise_for_answer(response)
         return response.json()
+
+
+async def _chunks(source: BinaryIO, chunk_bytes: int) -> AsyncIterator[bytes]:
+    while chunk := await asyncio.to_thread(source.read, chunk_bytes):  # never block the event loop on disk
+        yield chunk
+
+
+async def _copy(response: httpx.Response, out: BinaryIO, chunk_bytes: int) -> int:
+    size = 0
+    async for chunk in response.aiter_bytes(chunk_bytes):
+        await asyncio.to_thread(out.write, chunk)  # never block the event loop on disk
+        size += len(chunk)
+    return size
 
 
 def _is_terminal(event: dict[str, Any]) -> bool:

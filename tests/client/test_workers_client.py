@@ -184,3 +184,41 @@ async def test_the_switch_sends_the_export_to_the_worker_when_on(worker, carol_i
                                 local=local)
     assert set(answer) == {"job_id", "status", "websocket_url"}
     assert answer["websocket_url"].endswith(f"/api/jobs/{answer['job_id']}/ws")
+
+
+async def test_a_backend_uploads_an_input_and_downloads_an_output(client, tmp_path):
+    async with client:
+        key = await client.upload("working_videos/from-backend.mp4", b"\x00video bytes" * 1000, "video/mp4")
+        assert key == "working_videos/from-backend.mp4"
+        with open(tmp_path / "source.mp4", "wb") as f:
+            f.write(b"from a file" * 10)
+        with open(tmp_path / "source.mp4", "rb") as f:
+            await client.upload("working_videos/from-file.mp4", f, "video/mp4")
+        with open(tmp_path / "big.mp4", "wb") as f:
+            f.write(b"0123456789" * 300_000)  # 3 MB: streamed in 1 MB chunks
+        with open(tmp_path / "big.mp4", "rb") as f:
+            f.read(10)  # from where the file stands
+            await client.upload("working_videos/streamed.mp4", f, "video/mp4")
+        # The uploaded input can be exported at once: the start finds it.
+        started = await client.start_export("overlay", 3, "working_videos/from-backend.mp4", PARAMS)
+        assert started["status"] == "pending"
+
+        url = await client.download_url("working_videos/from-backend.mp4")
+        assert url.startswith("http://127.0.0.1:") and "sig=" in url
+        assert await client.download("working_videos/from-backend.mp4", tmp_path / "out.mp4") == 12_000
+        assert (tmp_path / "out.mp4").read_bytes() == b"\x00video bytes" * 1000
+        assert await client.download("working_videos/streamed.mp4", tmp_path / "s.mp4", chunk_bytes=65536) == 2_999_990
+        assert (tmp_path / "s.mp4").read_bytes() == (b"0123456789" * 300_000)[10:]
+        with open(tmp_path / "f.mp4", "wb") as out:
+            assert await client.download("working_videos/from-file.mp4", out) == 110
+
+        # Storage errors are typed like the API's, and a failed download leaves no file behind.
+        with pytest.raises(InvalidRequest) as refused:
+            await client.upload("working_videos/page.html", b"<script>", "text/html")
+        assert refused.value.code == "content_type_not_allowed"
+        with pytest.raises(NotFound):
+            await client.download("working_videos/missing.mp4", tmp_path / "missing.mp4")
+        assert not (tmp_path / "missing.mp4").exists() and not (tmp_path / "missing.mp4.part").exists()
+        with pytest.raises(InvalidRequest) as bad_key:
+            await client.download_url("../escape.mp4")
+        assert bad_key.value.code == "invalid_key"
