@@ -74,15 +74,17 @@ class UserDbSync:
         if not batch:
             self._save(user_id, 0, None)
             return
-        try:
-            await user_db.record_jobs(self.bucket, user_id, [job.db_record() for job in batch])
-            await self.ledger([ledger_entry(job) for job in batch])
-        except Exception as exc:
-            failures = self._state["failures"] + 1
-            log.warning("user database or usage ledger write for %s failed (%d in a row, %d records waiting): %s",
-                        user_id, failures, len(batch), first_line(exc))
-            self._save(user_id, failures, now_ms + backoff_ms(SYNC_BACKOFF_BASE_S, failures, SYNC_BACKOFF_MAX_S))
-            return
+        writes = (("user database", lambda: user_db.record_jobs(self.bucket, user_id, [j.db_record() for j in batch])),
+                  ("usage ledger", lambda: self.ledger([ledger_entry(j) for j in batch])))
+        for what, write in writes:
+            try:
+                await write()
+            except Exception as exc:
+                failures = self._state["failures"] + 1
+                log.warning("%s write for %s failed (%d in a row, %d records waiting): %s",
+                            what, user_id, failures, len(batch), first_line(exc))
+                self._save(user_id, failures, now_ms + backoff_ms(SYNC_BACKOFF_BASE_S, failures, SYNC_BACKOFF_MAX_S))
+                return
         for job in batch:
             self.table.db_written(job.job_id, job.version)
         # Owed again by now (a job created or ended while the write was out): the next batch's window.

@@ -20,9 +20,12 @@ from jobs.usage_ledger import LEDGER_NAME
 router = APIRouter(prefix="/api/usage", tags=["usage"])
 DEFAULT_SPAN = timedelta(days=30)
 _RANGE = {400: "`invalid_range`: `from` or `to` is not an ISO 8601 date or time, or `from` is not before `to`"}
-From = Annotated[str | None, Query(alias="from", max_length=40,
+# The pattern is documentation (a date that matches it may still not exist: 400 `invalid_range`).
+_ISO = {"pattern": r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)?$"}
+From = Annotated[str | None, Query(alias="from", max_length=40, json_schema_extra=_ISO,
                                    description="ISO 8601 date or time (UTC unless it says); default: `to` minus 30 days")]
-To = Annotated[str | None, Query(alias="to", max_length=40, description="ISO 8601 date or time, exclusive; default: now")]
+To = Annotated[str | None, Query(alias="to", max_length=40, json_schema_extra=_ISO,
+                                 description="ISO 8601 date or time, exclusive; default: now")]
 
 
 def _moment(text: str, name: str) -> datetime:
@@ -47,7 +50,7 @@ def _ms(moment: datetime) -> int:
 
 
 @router.get("", summary="The caller's GPU usage: totals, by type and by status",
-            responses={200: {"model": UsageReport}, **errors(401, 403, 422, 500, user_scoped=True, notes=_RANGE)})
+            responses={200: {"model": UsageReport}, **errors(400, 401, 403, 422, 500, user_scoped=True, notes=_RANGE)})
 async def my_usage(request: Request, user_id: str = Depends(current_user), start: From = None,
                    end: To = None) -> dict:
     since, to = time_range(start, end)
@@ -56,7 +59,7 @@ async def my_usage(request: Request, user_id: str = Depends(current_user), start
 
 
 @router.get("/users", summary="Users ranked by GPU cost, then GPU time (server key)",
-            responses={200: {"model": UsageRanking}, **errors(401, 403, 422, 500, notes=_RANGE)})
+            responses={200: {"model": UsageRanking}, **errors(400, 401, 403, 422, 500, notes=_RANGE)})
 async def users_usage(request: Request, _: Identity = Depends(server_identity), start: From = None, end: To = None,
                       limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
     since, to = time_range(start, end)
