@@ -16,6 +16,7 @@ HTTP: dict[str, tuple[int, str]] = {
     "validation_error": (422, "Invalid input"),
     "already_finished": (409, "The job has already finished"),
     "idempotency_key_reused": (409, "This Idempotency-Key was already used with a different request"),
+    "delivery_in_flight": (409, "An attempt of this delivery is being sent right now; ask again once it is answered"),
     # the encode queue
     "no_jobs": (404, "No jobs available"),
     "not_started": (404, "The job has not been started (it is pending)"),

@@ -158,8 +158,12 @@ class UserJobs(SocketObject):
         return json.dumps({"deliveries": self.webhooks.outbox.of_job(job_id)}, separators=(",", ":"))
 
     async def redeliver(self, job_id: str, delivery_id: str) -> dict:
-        if self.jobs.load(job_id) is None or not self.webhooks.outbox.redeliver(job_id, delivery_id, now_ms()):
+        state = "missing" if self.jobs.load(job_id) is None else self.webhooks.outbox.redeliver(
+            job_id, delivery_id, now_ms())
+        if state == "missing":
             return refusal("not_found", "No such delivery of this job")
+        if state == "in_flight":
+            return refusal("delivery_in_flight")
         await self._schedule()
         return {"delivery_id": delivery_id, "state": outbox.PENDING}
 

@@ -7,8 +7,10 @@ set, so a process that dies between the event and its delivery delays it and nev
 attempt marks the delivery in flight first, so one interrupted by a crash is tried again (with the
 same id: at least once, as the spec allows) once it would have timed out.
 
-`progress` deliveries are coalesced: a new one replaces the job's waiting one (marked `superseded`),
-and only one is out at a time, so a job reporting ten times a second never queues ten deliveries.
+`progress` deliveries are coalesced: a new one replaces the job's waiting one, and only one is out at
+a time, so a job reporting ten times a second never queues ten deliveries. A replaced one that was
+never tried is deleted (the outbox does not grow with a job's reports); one that was tried stays in
+the log as `superseded`.
 Pure Python over the DO SQL API: the alarm's I/O is the object's (durable_objects/user_jobs.py).
 """
 
@@ -54,6 +56,9 @@ class Outbox:
 
     def add(self, delivery_id: str, job_id: str, event: str, url: str, body: str, now_ms: int) -> None:
         if event == "progress":  # the latest wins: a waiting progress delivery is replaced, one out stays
+            execute(self.sql, "DELETE FROM webhook_deliveries WHERE job_id = ? AND event = 'progress' AND state = ? "
+                              "AND in_flight = 0 AND NOT EXISTS (SELECT 1 FROM webhook_attempts WHERE delivery_id = id)",
+                    job_id, PENDING)
             execute(self.sql, "UPDATE webhook_deliveries SET state = ?, next_ms = NULL WHERE job_id = ? "
                               "AND event = 'progress' AND state = ? AND in_flight = 0", SUPERSEDED, job_id, PENDING)
         execute(self.sql, "INSERT INTO webhook_deliveries (id, job_id, event, url, body, created_ms, state, next_ms) "
@@ -99,11 +104,18 @@ class Outbox:
         execute(self.sql, "UPDATE webhook_deliveries SET in_flight = 0, state = ?, next_ms = ? WHERE id = ?",
                 state, next_ms, delivery_id)
 
-    def redeliver(self, job_id: str, delivery_id: str, now_ms: int) -> bool:
-        """Send a delivery of this job again now, with a fresh schedule; False when there is no such one."""
-        changed = rows(self.sql, "UPDATE webhook_deliveries SET state = ?, tries = 0, next_ms = ? WHERE id = ? "
-                                 "AND job_id = ? RETURNING id", PENDING, now_ms, delivery_id, job_id)
-        return bool(changed)
+    def redeliver(self, job_id: str, delivery_id: str, now_ms: int) -> str:
+        """Send a delivery of this job again now, with a fresh schedule: "pending", or "missing" when the
+        job has no such delivery, or "in_flight" when an attempt of it is out right now."""
+        found = one_or_none(self.sql, "SELECT in_flight FROM webhook_deliveries WHERE id = ? AND job_id = ?",
+                            delivery_id, job_id)
+        if found is None:
+            return "missing"
+        if found["in_flight"]:
+            return "in_flight"
+        execute(self.sql, "UPDATE webhook_deliveries SET state = ?, tries = 0, next_ms = ? WHERE id = ?",
+                PENDING, now_ms, delivery_id)
+        return PENDING
 
     def of_job(self, job_id: str) -> list[dict]:
         """The job's deliveries, oldest first, each with its attempts: the delivery log as the API shows it."""

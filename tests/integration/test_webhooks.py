@@ -89,9 +89,11 @@ def test_every_event_type_arrives_signed_and_verifies(client, fake_runpod, recei
     assert events["completed"]["output_key"] == "final_videos/o.mp4"
     assert all(d["path"] == "/hooks" and d["headers"]["content-type"] == "application/json" for d in got)
     assert len({d["headers"]["webhook-id"] for d in got}) == 3
-    log = deliveries(client, job_id)
+    # The receiver has each; the Worker logs each answer once it is back.
+    log = wait_for(lambda: (d := deliveries(client, job_id)) and all(x["state"] == "delivered" for x in d) and d,
+                   what="every delivery logged as delivered")
     assert [d["event"] for d in log] == ["started", "progress", "completed"]
-    assert all(d["state"] == "delivered" and d["attempts"][0]["status"] == 200 for d in log)
+    assert all(d["attempts"][0]["status"] == 200 for d in log)
     # Only the events asked for: by default, `completed` alone.
     other, cb2 = start(client, fake_runpod, f"{receiver.url}/default")
     callback(cb2, {"status": "progress", "progress": 10})
@@ -137,7 +139,7 @@ def test_progress_is_coalesced_while_a_delivery_is_out(client, fake_runpod, rece
     assert len(got) == 2  # the one out, then only the latest of the ten that came meanwhile
     states = wait_for(lambda: (s := [d["state"] for d in deliveries(client, job_id)]).count("delivered") == 2 and s,
                       what="both deliveries logged as delivered")
-    assert states.count("superseded") == 9 and len(states) == 11
+    assert states == ["delivered", "delivered"]  # the nine replaced before they were tried left no trace
 
 
 @pytest.mark.parametrize(("webhook", "events"), [

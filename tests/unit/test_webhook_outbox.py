@@ -63,7 +63,7 @@ def test_progress_is_coalesced_the_latest_waiting_one_wins_and_one_is_out_at_a_t
     box = outbox()
     box.add("p1", "j1", "progress", "https://r.test/hook", '{"progress":10}', T0)
     box.add("p2", "j1", "progress", "https://r.test/hook", '{"progress":20}', T0 + 1)
-    assert states(box) == {"p1": SUPERSEDED, "p2": PENDING}
+    assert states(box) == {"p2": PENDING}  # p1 was never tried: gone, the outbox does not grow with reports
     n = box.begin("p2", T0 + 2, timeout_s=10)
     box.add("p3", "j1", "progress", "https://r.test/hook", '{"progress":30}', T0 + 3)  # p2 is out: it stays
     box.add("c1", "j1", "completed", "https://r.test/hook", '{"status":"complete"}', T0 + 4)
@@ -80,8 +80,8 @@ def test_a_redelivery_sends_again_with_a_fresh_schedule_and_the_same_id():
     for t in (T0, T0 + 2000, T0 + 10_000):
         attempt(box, "msg_1", t, 500)
     assert states(box) == {"msg_1": FAILED}
-    assert not box.redeliver("j2", "msg_1", T0 + 20_000)  # another job's delivery is not found
-    assert box.redeliver("j1", "msg_1", T0 + 20_000)
+    assert box.redeliver("j2", "msg_1", T0 + 20_000) == "missing"  # another job's delivery is not found
+    assert box.redeliver("j1", "msg_1", T0 + 20_000) == PENDING
     assert [d.id for d in box.due(T0 + 20_000, 10)] == ["msg_1"]
     assert attempt(box, "msg_1", T0 + 20_000, 200) == 4 and states(box) == {"msg_1": DELIVERED}
 
@@ -123,3 +123,13 @@ def test_the_schedule_and_the_events():
     for bad in ([], ["finished"]):
         with pytest.raises(policy.WebhookRefused):
             policy.check_events(bad)
+
+
+def test_a_tried_progress_delivery_that_is_replaced_stays_in_the_log_and_one_out_cannot_be_redelivered():
+    box = outbox()
+    box.add("p1", "j1", "progress", "https://r.test/hook", "{}", T0)
+    attempt(box, "p1", T0, 500)  # tried, waiting for its retry
+    box.add("p2", "j1", "progress", "https://r.test/hook", "{}", T0 + 100)
+    assert states(box) == {"p1": SUPERSEDED, "p2": PENDING}
+    box.begin("p2", T0 + 200, timeout_s=10)
+    assert box.redeliver("j1", "p2", T0 + 300) == "in_flight"
