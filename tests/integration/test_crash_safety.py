@@ -41,7 +41,9 @@ class Workload:
     def __init__(self, worker, fake) -> None:
         self.worker, self.fake = worker, fake
         self.named: set[str] = set()  # job ids the API answered with
-        self.kills: list[float] = []
+        # Each kill as (when it was sent, when the Worker's processes were gone): a /run the Worker sent
+        # just before it died can reach the fake after the first of the two.
+        self.kills: list[tuple[float, float]] = []
         self.lock = threading.Lock()
 
     def client(self) -> httpx.Client:
@@ -85,8 +87,9 @@ class Workload:
                 f.result()
 
     def kill(self) -> None:
-        self.kills.append(time.monotonic())
+        sent = time.monotonic()
         self.worker.kill()
+        self.kills.append((sent, time.monotonic()))
 
     def kill_while_held(self, route: str, trigger: Callable[[], object]) -> None:
         """SIGKILL while the Worker's request to RunPod's `route` is in flight (held by the fake)."""
@@ -177,8 +180,9 @@ def test_sigkill_at_many_points_loses_nothing(crash_worker, fake_runpod, tmp_pat
                 first_run[job_id] = (received, answered)
                 continue
             r, a = first_run[job_id]
-            # A kill after the first /run arrived, before this one, and before its answer was surely stored.
-            lost = any(r <= k <= received and (a is None or a >= k - ANSWER_MARGIN_S) for k in load.kills)
+            # A kill while or after the first /run arrived, before this one, and before its answer was surely stored.
+            lost = any(r <= gone and sent <= received and (a is None or a >= sent - ANSWER_MARGIN_S)
+                       for sent, gone in load.kills)
             assert lost, f"job {job_id} was submitted twice though its first answer arrived"
 
         # The user's database holds every job with its object's status.
