@@ -16,13 +16,17 @@ from jobs.model import JobRecord
 def record(job: JobRecord, update: Update, price_per_s: float | None) -> bool:
     """Keep the usage an update reports (never going back); True when anything changed."""
     changed = False
-    if update.queue_ms is not None and update.queue_ms > (job.queue_ms or -1):
+    if update.queue_ms is not None and update.queue_ms > _known(job.queue_ms):
         job.queue_ms, changed = update.queue_ms, True
-    if update.execution_ms is not None and update.execution_ms > (job.execution_ms or -1):
+    if update.execution_ms is not None and update.execution_ms > _known(job.execution_ms):
         job.execution_ms, changed = update.execution_ms, True
         if price_per_s is not None:
             job.cost_micro_usd = round(job.execution_ms * price_per_s * 1000)
     return changed
+
+
+def _known(ms: int | None) -> int:
+    return -1 if ms is None else ms
 
 
 def totals(jobs: int, execution_ms: int | None, cost_micro_usd: int | None) -> dict:

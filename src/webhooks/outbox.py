@@ -103,6 +103,18 @@ class Outbox:
             state, next_ms = FAILED, None
         execute(self.sql, "UPDATE webhook_deliveries SET in_flight = 0, state = ?, next_ms = ? WHERE id = ?",
                 state, next_ms, delivery_id)
+        if state == DELIVERED:
+            self._forget_older_progress(delivery_id)
+
+    def _forget_older_progress(self, delivered_id: str) -> None:
+        """Once a progress delivery is delivered, the job's older delivered ones say nothing more: they go,
+        with their attempts, so a long job reporting every second keeps a log of a few rows, not thousands."""
+        older = rows(self.sql, """SELECT o.id FROM webhook_deliveries o JOIN webhook_deliveries d ON d.id = ?
+            WHERE d.event = 'progress' AND o.job_id = d.job_id AND o.event = 'progress' AND o.state = ?
+            AND o.id != d.id AND o.created_ms <= d.created_ms""", delivered_id, DELIVERED)
+        for r in older:
+            execute(self.sql, "DELETE FROM webhook_attempts WHERE delivery_id = ?", r["id"])
+            execute(self.sql, "DELETE FROM webhook_deliveries WHERE id = ?", r["id"])
 
     def redeliver(self, job_id: str, delivery_id: str, now_ms: int) -> str:
         """Send a delivery of this job again now, with a fresh schedule: "pending", or "missing" when the

@@ -35,6 +35,8 @@ def test_usage_only_grows_and_is_priced_when_the_time_is_reported():
     assert usage.record(j, Update("complete", execution_ms=2500), 0.001)  # the price of when it was reported
     assert j.cost_micro_usd == 2500 and j.status_body()["usage"] == {"queue_ms": 800, "execution_ms": 2500,
                                                                       "cost_usd": 0.0025}
+    zero = job()
+    assert usage.record(zero, Update("running", queue_ms=0), None) and not usage.record(zero, Update("running", queue_ms=0), None)
     unpriced = job()
     usage.record(unpriced, Update("complete", execution_ms=2500), None)
     assert unpriced.status_body()["usage"] == {"queue_ms": None, "execution_ms": 2500, "cost_usd": None}

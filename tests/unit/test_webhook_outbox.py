@@ -133,3 +133,14 @@ def test_a_tried_progress_delivery_that_is_replaced_stays_in_the_log_and_one_out
     assert states(box) == {"p1": SUPERSEDED, "p2": PENDING}
     box.begin("p2", T0 + 200, timeout_s=10)
     assert box.redeliver("j1", "p2", T0 + 300) == "in_flight"
+
+
+def test_a_delivered_progress_replaces_the_older_delivered_ones_in_the_log():
+    box = outbox()
+    for i in range(5):
+        box.add(f"p{i}", "j1", "progress", "https://r.test/hook", "{}", T0 + i * 10)
+        attempt(box, f"p{i}", T0 + i * 10 + 1, 200)
+    box.add("c1", "j1", "completed", "https://r.test/hook", "{}", T0 + 100)
+    attempt(box, "c1", T0 + 101, 200)
+    assert states(box) == {"p4": DELIVERED, "c1": DELIVERED}  # a log of a few rows, whatever the reports
+    assert [a["attempt"] for a in box.of_job("j1")[0]["attempts"]] == [1]
