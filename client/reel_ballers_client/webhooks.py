@@ -43,10 +43,13 @@ def verify_webhook(headers: Mapping[str, str], body: bytes | str, secret: str, *
         key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
     except (binascii.Error, ValueError):
         raise InvalidWebhook("the secret is not a whsec_ base64 key") from None
-    text = body.decode() if isinstance(body, bytes) else body
-    expected = base64.b64encode(hmac.new(key, f"{msg_id}.{sent_at}.{text}".encode(), hashlib.sha256).digest()).decode()
+    raw = body if isinstance(body, bytes) else body.encode()
+    expected = base64.b64encode(hmac.new(key, f"{msg_id}.{sent_at}.".encode() + raw, hashlib.sha256).digest())
     for candidate in signatures.split():
         version, _, value = candidate.partition(",")
-        if version == "v1" and hmac.compare_digest(value, expected):
-            return json.loads(text)
+        if version == "v1" and hmac.compare_digest(value.encode("utf-8", "replace"), expected):
+            try:
+                return json.loads(raw)
+            except ValueError:  # signed, yet not JSON: not a delivery of this service
+                raise InvalidWebhook("the body is not JSON") from None
     raise InvalidWebhook("no signature matches")

@@ -17,9 +17,11 @@ restarting, the later ones an outage of a working day, as Standard Webhooks' ref
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+_LDH = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
 EVENTS = ("started", "progress", "completed")
 DEFAULT_EVENTS = ("completed",)
 DEFAULT_SCHEDULE_S = (5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -60,6 +62,10 @@ def check_url(url: str, *, hosts: tuple[str, ...], default_url: str, development
     """`url` if a delivery may go there, else WebhookRefused."""
     if len(url) > MAX_URL_CHARS:
         raise WebhookRefused(f"webhook: at most {MAX_URL_CHARS} characters")
+    # fetch parses URLs by WHATWG rules, urlsplit by RFC 3986: they disagree on `\`, whitespace and
+    # controls (`https://evil.test\.allowed.test/` is evil.test to fetch), so none of them may appear.
+    if not url.isascii() or any(c == "\\" or c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise WebhookRefused("webhook: backslashes, spaces, control and non-ASCII characters are not allowed")
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower().rstrip(".")
@@ -69,8 +75,8 @@ def check_url(url: str, *, hosts: tuple[str, ...], default_url: str, development
     schemes = ("https", "http") if development else ("https",)
     if parts.scheme not in schemes:
         raise WebhookRefused("webhook: the scheme must be https" + (" or http" if development else ""))
-    if not host:
-        raise WebhookRefused("webhook: the URL has no host")
+    if not host or not _LDH.fullmatch(host):
+        raise WebhookRefused("webhook: the host must be a name of letters, digits, hyphens and dots")
     if parts.username is not None or parts.password is not None:
         raise WebhookRefused("webhook: credentials do not belong in the URL")
     if parts.fragment:

@@ -35,3 +35,10 @@ def test_a_changed_body_or_another_secret_is_refused():
         verify_webhook(HEADERS, b'{"test": 2432232315}', SECRET, now=1614265330)
     with pytest.raises(InvalidWebhook):
         verify_webhook(HEADERS, BODY, "whsec_" + "A" * 32, now=1614265330)
+
+
+def test_forged_bytes_and_headers_are_refused_as_invalid_not_crashes():
+    with pytest.raises(InvalidWebhook):
+        verify_webhook({**HEADERS, "webhook-signature": "v1,\u00e9\u00e9"}, BODY, SECRET, now=1614265330)
+    with pytest.raises(InvalidWebhook):
+        verify_webhook(HEADERS, b"\xff\xfe not utf-8", SECRET, now=1614265330)

@@ -78,7 +78,8 @@ def test_usage_is_kept_priced_totalled_and_ranked(client, fake_runpod):
 def test_usage_queries_are_bounded_and_the_ranking_is_the_servers(client):
     far = client.get("/api/usage", params={"from": "2020-01-01", "to": "2020-02-01"}, headers=token_headers("alice"))
     assert far.status_code == 200 and far.json()["totals"] == {"jobs": 0, "gpu_seconds": 0.0, "cost_usd": 0.0}
-    for params in ({"from": "yesterday"}, {"from": "2026-02-01", "to": "2026-01-01"}, {"to": "2026-13-01"}):
+    for params in ({"to": "0001-01-10"}, {"from": "0001-01-01T00:00+01:00"}, {"to": "9999-12-31T23:00-05:00"},
+                   {"from": "yesterday"}, {"from": "2026-02-01", "to": "2026-01-01"}, {"to": "2026-13-01"}):
         r = client.get("/api/usage", params=params, headers=token_headers("alice"))
         assert r.status_code == 400 and r.json()["code"] == "invalid_range", params
     assert client.get("/api/usage/users", headers=token_headers("alice")).status_code == 403

@@ -95,6 +95,9 @@ def test_a_redelivery_sends_again_with_a_fresh_schedule_and_the_same_id():
     ("https://evil.test/x", False), ("https://hooks.example.com.evil.test/x", False),
     ("https://hooks.example.com:99999/x", False), ("https://" + "a" * 2000 + ".com", False),
     ("https://default.example.net/other", True),  # the host of WEBHOOK_URL is allowed
+    ("https://evil.test\\.api.example.org/x", False),  # fetch reads the backslash as a slash: evil.test
+    ("https://evil.test\t.api.example.org/x", False), ("https://ëvil.api.example.org/x", False),
+    ("https://[::1]/x", False), ("https://a_b.api.example.org/x", False),
 ])
 def test_urls_a_delivery_may_go_to(url, ok):
     check = lambda: policy.check_url(url, hosts=policy.parse_hosts("hooks.example.com, *.example.org"),  # noqa: E731

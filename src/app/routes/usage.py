@@ -38,8 +38,11 @@ def _moment(text: str, name: str) -> datetime:
 
 def time_range(start: str | None, end: str | None) -> tuple[datetime, datetime]:
     """[from, to) of a usage query, checked (jobs count by when they were created)."""
-    to = _moment(end, "to") if end else datetime.now(UTC)
-    since = _moment(start, "from") if start else to - DEFAULT_SPAN
+    try:
+        to = (_moment(end, "to") if end else datetime.now(UTC)).astimezone(UTC)
+        since = (_moment(start, "from") if start else to - DEFAULT_SPAN).astimezone(UTC)
+    except OverflowError:  # a time at the very edge of the calendar, shifted past it
+        raise ApiError(400, "from or to is outside the supported range of times", "invalid_range") from None
     if since >= to:
         raise ApiError(400, "from must be before to", "invalid_range")
     return since, to
