@@ -4,7 +4,8 @@
 `type`, `params`, `input_url`, `output_url`, `output_headers`, `output_key`, `callback_url`, ...),
 downloads the input, renders it, uploads the result and reports to `callback_url` all along:
 `{"status": "progress", "progress", "message"}` (an integer that only goes up, from ffmpeg's own
-`-progress` position), then `{"status": "complete", "output_key"}` or `{"status": "error", "error"}`.
+`-progress` position), then `{"status": "complete", "output_key"}` or `{"status": "error", "error",
+"retryable"}` (`retryable` only for its own internal errors: bad input is never worth another attempt).
 It returns `{"status": "complete", "output_key"}`, or `{"error": "..."}`, which RunPod reports as FAILED.
 Bad input (an unreadable video, a keyframe outside the frame, no clips) is an error report with a
 sentence saying what is wrong, never a hang: every download, upload and ffmpeg run has a time limit.
@@ -173,7 +174,7 @@ def handler(job: dict, on_progress: Callable[[dict], None] | None = None) -> dic
     except Exception as exc:  # anything unforeseen still ends the job with an error report, not silence
         message = f"internal error in the GPU worker ({type(exc).__name__})"
         log.error("job %s failed: %s: %s", label, type(exc).__name__, redact(str(exc)))
-        reporter.error(message)
+        reporter.error(message, retryable=True)  # not the input's fault: the Worker may run it again
         return {"error": message}
     finally:
         reporter.close()

@@ -127,8 +127,10 @@ class Reporter:
             body["output_key"] = output_key
         self._report(body, attempts=FINAL_CALLBACK_ATTEMPTS)
 
-    def error(self, message: str) -> None:
-        self._report({"status": "error", "error": redact(message)}, attempts=FINAL_CALLBACK_ATTEMPTS)
+    def error(self, message: str, *, retryable: bool = False) -> None:
+        """The job failed; `retryable` when not for its input (the Worker may run it again)."""
+        self._report({"status": "error", "error": redact(message), "retryable": retryable},
+                     attempts=FINAL_CALLBACK_ATTEMPTS)
 
     def _report(self, body: dict, attempts: int) -> None:
         self.sent.append(body)

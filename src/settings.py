@@ -77,7 +77,9 @@ class Settings:
     r2_account_id: str
     r2_bucket_name: str
     stall_poll_s: int
-    job_timeout_s: int
+    queue_ttl_s: int  # a start's default `queue_ttl_s` (QUEUE_TTL_S; jobs/deadlines.py)
+    execution_timeout_s: int  # a start's default `execution_timeout_s` (EXECUTION_TIMEOUT_S)
+    max_attempts: int  # attempts of a job, automatic retries included (JOB_MAX_ATTEMPTS; jobs/attempts.py)
     submit_retry_base_s: float  # first delay between RunPod submission attempts (doubling)
     submit_timeout_s: float  # how long one RunPod submission may take before it counts as failed
     gpu_price_per_s: float | None  # USD per GPU-second (GPU_PRICE_PER_S); None: costs are not computed
@@ -113,7 +115,10 @@ class Settings:
             r2_account_id=var("R2_ACCOUNT_ID"),
             r2_bucket_name=var("R2_BUCKET_NAME"),
             stall_poll_s=max(1, _int(var("STALL_POLL_S"), 30)),
-            job_timeout_s=max(1, _int(var("JOB_TIMEOUT_S"), 3600)),
+            # Any positive value here (tests and demos compress them); a start's own values are bounded.
+            queue_ttl_s=max(1, _int(var("QUEUE_TTL_S"), 3600)),
+            execution_timeout_s=max(1, _int(var("EXECUTION_TIMEOUT_S"), 3600)),
+            max_attempts=max(1, _int(var("JOB_MAX_ATTEMPTS"), 3)),
             submit_retry_base_s=_positive(var("SUBMIT_RETRY_BASE_S"), 2.0),
             submit_timeout_s=_positive(var("SUBMIT_TIMEOUT_S"), 15.0),
             gpu_price_per_s=_price(var("GPU_PRICE_PER_S")),

@@ -61,7 +61,8 @@ def worker_env(runpod_url: str = "http://127.0.0.1:9", **overrides: str) -> dict
         "PUBLIC_BASE_URL": "",
         "R2_ACCOUNT_ID": "",
         "STALL_POLL_S": "30",
-        "JOB_TIMEOUT_S": "3600",
+        "QUEUE_TTL_S": "3600",
+        "EXECUTION_TIMEOUT_S": "3600",
         "SUBMIT_RETRY_BASE_S": "0.2",
     }
     env.update(overrides)

@@ -27,7 +27,7 @@ from websockets.exceptions import InvalidStatus, WebSocketException
 from reel_ballers_client.errors import NotFound, TransportError, raise_for_answer
 
 # A job's terminal statuses, which are also the types of the WebSocket messages that end a job.
-TERMINAL_STATUSES = frozenset({"complete", "error", "cancelled"})
+TERMINAL_STATUSES = frozenset({"complete", "error", "cancelled", "expired", "timed_out"})
 
 
 class WorkersClient:
@@ -54,17 +54,21 @@ class WorkersClient:
     # -- the API --------------------------------------------------------------------------------
     async def start_export(self, export_type: str, project_id: int, input_key: str, params: dict[str, Any], *,
                            idempotency_key: str | None = None, webhook: str | None = None,
-                           webhook_events: list[str] | None = None) -> dict[str, Any]:
+                           webhook_events: list[str] | None = None, queue_ttl_s: int | None = None,
+                           execution_timeout_s: int | None = None) -> dict[str, Any]:
         """Start an export; the 202 body: `job_id`, `status`, `websocket_url`, `status_url`, `job`.
         With `idempotency_key`, a retry of the same request answers the same job. With `webhook`, the
-        job's events (`webhook_events`: started, progress, completed; default completed) are POSTed
-        there, signed (check them with `verify_webhook`)."""
+        job's events (`webhook_events`: started, progress, retrying, completed; default completed) are
+        POSTed there, signed (check them with `verify_webhook`). `queue_ttl_s` and `execution_timeout_s`
+        bound how long an attempt may wait for a GPU (then `expired`) and run (then `timed_out`)."""
+        deadlines = {"queue_ttl_s": queue_ttl_s, "execution_timeout_s": execution_timeout_s}
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         body: dict[str, Any] = {"project_id": project_id, "input_key": input_key, "params": params}
         if webhook is not None:
             body["webhook"] = webhook
         if webhook_events is not None:
             body["webhook_events"] = webhook_events
+        body.update({k: v for k, v in deadlines.items() if v is not None})
         return await self._call("POST", f"/api/export/{quote(export_type, safe='')}/start", headers=headers, json=body)
 
     async def get_job_status(self, job_id: str) -> dict[str, Any]:
@@ -79,6 +83,13 @@ class WorkersClient:
 
     async def cancel(self, job_id: str) -> dict[str, Any]:
         return await self._call("POST", f"/api/export/jobs/{quote(job_id, safe='')}/cancel")
+
+    async def retry(self, job_id: str, *, idempotency_key: str | None = None) -> dict[str, Any]:
+        """Run an `error`, `timed_out`, `cancelled` or `expired` job again under its id; the 202 body, as a
+        start's. The earlier attempts stay in the status's `attempts`. With `idempotency_key`, a repeated
+        call retries once."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return await self._call("POST", f"/api/export/jobs/{quote(job_id, safe='')}/retry", headers=headers)
 
     # -- storage: what a backend does around a job ----------------------------------------------
     async def upload(self, key: str, data: bytes | BinaryIO, content_type: str, *, expires_in: int = 3600,
@@ -168,8 +179,8 @@ class WorkersClient:
     # -- live progress --------------------------------------------------------------------------
     async def watch(self, job_id: str, *, reconnects: int = 3, poll_interval_s: float = 2.0,
                     open_timeout_s: float = 10.0) -> AsyncIterator[dict[str, Any]]:
-        """The job's events until it ends: the WebSocket's messages (`status`, `progress`, then one of
-        `complete`, `error`, `cancelled`). When the socket cannot be opened or drops, it reconnects up
+        """The job's events until it ends: the WebSocket's messages (`status`, `progress`, `retrying`, then
+        one of `complete`, `error`, `cancelled`, `expired`, `timed_out`). When the socket cannot be opened or drops, it reconnects up
         to `reconnects` times in all, then polls the status every `poll_interval_s`, yielding events of
         the same shapes, so the caller never sees the difference."""
         failures = 0
@@ -241,8 +252,8 @@ def event_from_status(job: dict[str, Any]) -> dict[str, Any]:
     if status == "complete":
         return {"type": "complete", "job_id": job_id, "output_key": job.get("output_key"),
                 "output_url": job.get("output_url")}
-    if status == "error":
-        return {"type": "error", "job_id": job_id, "error": job.get("error")}
+    if status in ("error", "expired", "timed_out"):
+        return {"type": status, "job_id": job_id, "error": job.get("error")}
     if status == "cancelled":
         return {"type": "cancelled", "job_id": job_id}
     event = {"type": "progress", "job_id": job_id, "progress": job.get("progress", 0)}

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobs.model import STATUSES
+from jobs.model import STATUSES, TERMINAL_STATUSES
 from jobs.params import EXPORT_TYPES
 
 
@@ -32,6 +32,19 @@ class Usage(_Open):
     cost_usd: float | None = Field(description="execution_ms × GPU_PRICE_PER_S; null when no price is set")
 
 
+class Attempt(_Open):
+    """One run of a job at RunPod."""
+
+    attempt: int = Field(ge=1)
+    runpod_id: str | None
+    started_at: str = Field(description="When the attempt began (the start, or its retry)")
+    running_at: str | None = Field(description="When a GPU began running it")
+    ended_at: str | None
+    outcome: Literal[TERMINAL_STATUSES] | None = Field(description="null while it runs")  # type: ignore[valid-type]
+    error: str | None
+    usage: Usage
+
+
 class JobStatus(_Open):
     job_id: str
     type: Literal[EXPORT_TYPES]  # type: ignore[valid-type]
@@ -42,12 +55,17 @@ class JobStatus(_Open):
     message: str | None = None
     output_key: str | None = Field(None, description="Only when complete")
     output_url: str | None = Field(None, description="Only when complete: /api/storage/presigned-url?key=...")
-    error: str | None = Field(None, description="Only when status is error")
+    error: str | None = Field(None, description="Only when status is error, expired or timed_out: why")
     created_at: str
     updated_at: str
-    started_at: str | None = None
+    started_at: str | None = Field(None, description="When RunPod took the current attempt")
+    running_at: str | None = Field(None, description="When a GPU began running the current attempt")
     completed_at: str | None = None
-    usage: Usage
+    usage: Usage = Field(description="Over every attempt")
+    attempt: int = Field(ge=1, description="The current attempt's number")
+    attempts: list[Attempt] = Field(description="Every attempt, the current one last")
+    queue_ttl_s: int | None = Field(None, description="How long an attempt may wait for a GPU (then `expired`)")
+    execution_timeout_s: int | None = Field(None, description="How long an attempt may run (then `timed_out`)")
 
 
 class StartAccepted(_Open):

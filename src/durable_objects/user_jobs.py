@@ -40,7 +40,7 @@ from jobs.runpod import RunPodClient
 from jobs.store import JobTable
 from jobs.usage_ledger import LEDGER_NAME
 from outbound import first_line
-from refusals import refusal
+from refusals import refusal, refused
 from settings import Settings
 from webhooks import outbox, signing
 from webhooks.dispatch import Dispatch
@@ -134,8 +134,29 @@ class UserJobs(SocketObject):
     async def cancel(self, job_id: str) -> dict:
         return await self._change(lambda: self._job(job_id).cancel())
 
-    async def callback(self, job_id: str, body: dict) -> dict:
-        return await self._change(lambda: self._job(job_id).callback(body))
+    async def callback(self, job_id: str, body: dict, attempt: int = 1) -> dict:
+        return await self._change(lambda: self._job(job_id).callback(body, attempt))
+
+    async def retry(self, job_id: str, idempotency_key: str | None) -> dict:
+        """Run a finished job again under its id (jobs/attempts.py), once per idempotency key, and submit
+        it right after answering, as a start is."""
+        if idempotency_key:
+            claim = idempotency.claim(self.sql, idempotency_key, job_id, f"retry {job_id}", now_ms())
+            if claim.replayed:
+                if not claim.same_request:
+                    return refusal("idempotency_key_reused")
+                job = self.jobs.load(job_id)
+                return {"job": job.status_body(), "replayed": True} if job else refusal("not_found")
+        lifecycle = self._job(job_id)
+        answer = await self._change(lifecycle.retry)
+        if refused(answer):
+            if idempotency_key:  # nothing was retried: the key may be used again
+                idempotency.release(self.sql, idempotency_key)
+            return answer
+        attempt = lifecycle.begin_submit()
+        await self._schedule()
+        background.keep_running(self.ctx, self._submit(job_id, attempt))
+        return {"job": self.jobs.load(job_id).status_body(), "replayed": False}
 
     def list_jobs(self, status: str | None, job_type: str | None, limit: int, cursor: str | None) -> dict:
         try:
@@ -182,7 +203,7 @@ class UserJobs(SocketObject):
             if isinstance(outcome, Exception):  # still due: the alarm comes back to it after a pause, not in a loop
                 log.error("alarm work for job %s failed: %s", job_id, first_line(outcome))
                 self.jobs.defer(job_id, now_ms() + FAILED_STEP_PAUSE_MS)
-            else:  # due as the settings say now (a deploy may have changed STALL_POLL_S or JOB_TIMEOUT_S)
+            else:  # due as the settings say now (a deploy may have changed STALL_POLL_S or the default deadlines)
                 self.jobs.refresh_due(job_id)
         await self.db_sync.run(now_ms())
         await self._schedule()

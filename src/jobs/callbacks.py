@@ -29,13 +29,17 @@ class InvalidCallback(ValueError):  # noqa: N818 - reads as what it is
 
 @dataclass(frozen=True)
 class Update:
-    kind: str  # "progress", "complete", "error", "cancelled", or "running" (alive, nothing new)
+    # "progress", "complete", "error", "cancelled", "running" (alive, nothing new), "timed_out" (RunPod's
+    # TIMED_OUT: jobs/attempts.py tells a deadline passed from a worker lost), "expired" or "timed_out"
+    kind: str
     progress: int | None = None
     message: str | None = None
     output_key: str | None = None
     error: str | None = None
     queue_ms: int | None = None  # RunPod's `delayTime`: how long the job waited for a GPU
     execution_ms: int | None = None  # RunPod's `executionTime`: how long a GPU ran it
+    running: bool = False  # a GPU is running (or ran) the job: its reports, RunPod's IN_PROGRESS and after
+    retryable: bool = False  # an error not the input's fault: the job may run again (jobs/attempts.py)
 
 
 def _text(value: Any, field: str, limit: int) -> str | None:
@@ -90,11 +94,22 @@ def parse_callback(body: Any) -> Update:
     message = _text(body.get("message"), "message", MESSAGE_MAX)
     progress = _progress(body.get("progress"))
     output_key = _key(body.get("output_key"), "output_key")
+    # Only a GPU worker that runs the job reports: every report is a sign it runs.
     if status == "progress":
-        return Update("progress", progress=progress, message=message)
+        return Update("progress", progress=progress, message=message, running=True)
     if status == "complete":
-        return Update("complete", progress=100, message=message, output_key=output_key)
-    return Update("error", message=message, error=_error_text(body.get("error")) or "Job failed")
+        return Update("complete", progress=100, message=message, output_key=output_key, running=True)
+    return Update("error", message=message, error=_error_text(body.get("error")) or "Job failed", running=True,
+                  retryable=_flag(body.get("retryable"), "retryable"))
+
+
+def _flag(value: Any, field: str) -> bool:
+    """An optional boolean: absent or null is False (an error is the input's unless the worker says not)."""
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InvalidCallback(f"{field} must be a boolean", field)
+    return value
 
 
 def from_runpod_status(body: dict) -> Update:
@@ -118,14 +133,18 @@ def _runpod_outcome(body: dict) -> Update:
     progress = _progress(fields.get("progress"), "output.progress")
     if status == "COMPLETED":
         if fields.get("status") == "error":
-            return Update("error", error=_error_text(fields.get("error")) or "Job failed")
-        return Update("complete", progress=100, output_key=key)
+            return Update("error", error=_error_text(fields.get("error")) or "Job failed", running=True,
+                          retryable=_flag(fields.get("retryable"), "output.retryable"))
+        return Update("complete", progress=100, output_key=key, running=True)
     if status == "FAILED":
-        return Update("error", error=_error_text(body.get("error")) or "Job failed on RunPod")
+        # The handler failed without its own report saying the input was at fault (that report, with
+        # `retryable: false`, comes first and ends the job): an internal error, worth another attempt.
+        return Update("error", error=_error_text(body.get("error")) or "Job failed on RunPod", running=True,
+                      retryable=True)
     if status == "CANCELLED":
         return Update("cancelled")
     if status == "TIMED_OUT":
-        return Update("error", error="timed out")
+        return Update("timed_out", error="RunPod timed the job out")
     if status in ("IN_QUEUE", "IN_PROGRESS"):
-        return Update("running", progress=progress)
+        return Update("running", progress=progress, running=status == "IN_PROGRESS")
     raise InvalidCallback(f"unknown RunPod status {str(status)[:40]!r}", "status")

@@ -1,4 +1,4 @@
-"""Idempotency keys of a user's starts: which job a key names, for 24 hours.
+"""Idempotency keys of a user's starts and retries: which job a key names, for 24 hours.
 
 Claimed in the same synchronous step that creates the job (durable_objects/user_jobs.py), so a key
 can never name a job that was not created; a key found naming no job (a claim stored by an older
@@ -37,3 +37,8 @@ def claim(sql: Any, key: str, job_id: str, fingerprint: str, now_ms: int) -> Cla
     execute(sql, "INSERT INTO idempotency (key, job_id, fingerprint, created_ms) VALUES (?, ?, ?, ?)",
             key, job_id, fingerprint, now_ms)
     return Claim(job_id, False, True)
+
+
+def release(sql: Any, key: str) -> None:
+    """Forget a claim whose request was refused (nothing was done under it)."""
+    execute(sql, "DELETE FROM idempotency WHERE key = ?", key)

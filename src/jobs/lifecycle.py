@@ -26,11 +26,22 @@ from typing import Any
 
 from backoff import backoff_ms
 from clock import now_ms
-from jobs import deadlines, usage
+from jobs import attempts, deadlines, usage
 from jobs.callbacks import InvalidCallback, Update, from_runpod_status, parse_callback
+from jobs.deadlines import Limits
 from jobs.followups import DONE
-from jobs.model import CANCELLED, COMPLETE, ERROR, PENDING, PROCESSING, JobRecord, output_key_for
-from jobs.runpod import RunPodClient
+from jobs.model import (
+    CANCELLED,
+    COMPLETE,
+    ERROR,
+    EXPIRED,
+    PENDING,
+    PROCESSING,
+    TIMED_OUT,
+    JobRecord,
+    output_key_for,
+)
+from jobs.runpod import RunPodClient, RunPodError
 from jobs.state import Outcome, apply, finish, start_processing
 from jobs.store import JobStore
 from jobs.submission import runpod_input
@@ -61,6 +72,8 @@ class Ports:
 
 def webhook_event(job: JobRecord, outcome: Outcome) -> str | None:
     """The webhook event a change is (webhooks.policy.EVENTS), if any."""
+    if any(m.get("type") == "retrying" for m in outcome.messages):
+        return "retrying"
     if outcome.new_status:
         return "completed" if job.terminal else "started" if job.status == PROCESSING else None
     return "progress" if any(m.get("type") == "progress" for m in outcome.messages) else None
@@ -68,13 +81,15 @@ def webhook_event(job: JobRecord, outcome: Outcome) -> str | None:
 
 def due_rule(settings: Settings) -> Callable[[JobRecord], int | None]:
     """When a record next owes the alarm something, under these settings (what `JobTable` stores)."""
-    return lambda job: deadlines.due_ms(job, stall_poll_s=settings.stall_poll_s, job_timeout_s=settings.job_timeout_s)
+    limits = Limits.of_settings(settings)
+    return lambda job: deadlines.due_ms(job, limits)
 
 
 class JobLifecycle:
     def __init__(self, ports: Ports, settings: Settings) -> None:
         self.ports, self.settings = ports, settings
         self.store = ports.store
+        self.limits = Limits.of_settings(settings)
 
     # -- the object's RPC: no outbound I/O ------------------------------------------------
     def create(self, spec: dict) -> tuple[JobRecord, bool]:
@@ -88,7 +103,9 @@ class JobLifecycle:
                         output_key=output_key_for(spec["type"], spec["job_id"]), params_json=json.dumps(spec["params"]),
                         base_url=spec["base_url"], created_ms=t, updated_ms=t, last_signal_ms=t,
                         next_submit_ms=t, db_pending=1, webhook_url=spec.get("webhook_url"),
-                        webhook_events=",".join(spec.get("webhook_events") or ()))
+                        webhook_events=",".join(spec.get("webhook_events") or ()),
+                        queue_ttl_s=spec.get("queue_ttl_s") or self.settings.queue_ttl_s,
+                        execution_timeout_s=spec.get("execution_timeout_s") or self.settings.execution_timeout_s)
         self.store.save(job)
         return job, True
 
@@ -104,8 +121,20 @@ class JobLifecycle:
         self.save_change(job, outcome)
         return {"job": job.status_body()}
 
-    def callback(self, body: Any) -> dict:
-        """Apply a RunPod or GPU-worker report: {"received": ...}, or a refusal."""
+    def retry(self) -> dict:
+        """Run a finished job again (a request's retry): {"job": ...}, or a refusal. The submission is
+        then begun like a start's (`begin_submit`, `submit`)."""
+        job = self.store.load()
+        if job is None:
+            return refusal("not_found")
+        refused = attempts.retry_refusal(job)
+        if refused:
+            return refusal(refused, job=job.status_body())
+        self.save_change(job, attempts.begin_next(job, self.ports.clock()))
+        return {"job": job.status_body()}
+
+    def callback(self, body: Any, attempt: int = 1) -> dict:
+        """Apply a RunPod or GPU-worker report of attempt `attempt`: {"received": ...}, or a refusal."""
         job = self.store.load()
         if job is None:
             return refusal("not_found")
@@ -120,6 +149,11 @@ class JobLifecycle:
             loc = ["body", exc.field] if exc.field else ["body"]
             return refusal("validation_error", f"Invalid callback: {exc}",
                            details=[{"loc": loc, "msg": str(exc), "type": "value_error"}])
+        if attempt != job.attempt:  # a late report of an earlier attempt: only its usage counts
+            if attempts.record_late_usage(job, attempt, update, self.settings.gpu_price_per_s):
+                job.db_pending = 1
+                self.store.save(job)
+            return {"received": True, "status": job.status, "progress": job.progress, "ignored": "earlier_attempt"}
         outcome = self._apply(job, update)
         # Saved even when nothing visible changed: a sign of life restarts the stall clock.
         self.save_change(job, outcome)
@@ -130,10 +164,17 @@ class JobLifecycle:
 
     def _apply(self, job: JobRecord, update: Update) -> Outcome:
         """Keep the usage an update reports (a finished job's too: RunPod's webhook often comes after the
-        GPU worker's `complete`), then run the state machine."""
+        GPU worker's `complete`), run the state machine, and start the next attempt after a failure that
+        was not the input's fault (jobs/attempts.py)."""
+        t = self.ports.clock()
+        if update.kind == "timed_out" and not job.terminal:
+            update = attempts.interpret_timeout(job, update, t, self.limits)
         if usage.record(job, update, self.settings.gpu_price_per_s) and job.terminal:
             job.db_pending = 1  # the final usage reaches the user's records and the usage ledger
-        return apply(job, update, self.ports.clock())
+        outcome = apply(job, update, t)
+        if outcome.new_status and attempts.retries_automatically(job, update.retryable, self.settings.max_attempts):
+            return attempts.begin_next(job, t, failure=job.error)
+        return outcome
 
     def save_change(self, job: JobRecord, outcome: Outcome) -> None:
         """Store a change (a job that just ended owes the user's database its record) and tell the sockets."""
@@ -152,18 +193,36 @@ class JobLifecycle:
         job = self.store.load()
         if job is None:
             return
-        t, settings = self.ports.clock(), self.settings
-        if not job.terminal and t >= deadlines.timeout_ms(job, settings.job_timeout_s):
-            outcome = finish(job, ERROR, t, error="timed out")
-            if job.runpod_id:
-                job.cancel = job.cancel.requested()
-            self.save_change(job, outcome)
+        t = self.ports.clock()
+        if not job.terminal and t >= deadlines.deadline(job, self.limits)[0]:
+            await self._end_at_deadline()
         elif job.status == PENDING and t >= job.next_submit_ms:
             await self._submit()
-        elif job.status == PROCESSING and t >= deadlines.stall_ms(job, settings.stall_poll_s):
+        elif job.status == PROCESSING and t >= deadlines.stall_ms(job, self.limits.stall_poll_s):
             await self._poll()
         if self.store.load().cancel.due(self.ports.clock()):
             await self._cancel()
+
+    async def _end_at_deadline(self) -> None:
+        """`expired` or `timed_out`, and cancelled at RunPod. A job RunPod has and no report said runs is
+        asked about first: a silent GPU worker may have started it (then its execution timeout counts)."""
+        job = self.store.load()
+        if job.runpod_id and job.running_ms is None:
+            await self._poll()
+            job = self.store.load()
+            if job.terminal:
+                return
+        t = self.ports.clock()
+        at, status = deadlines.deadline(job, self.limits)
+        if t < at:
+            return  # it runs: its execution timeout is the deadline now
+        queue_ttl_s, execution_timeout_s = self.limits.of(job)
+        reason = (f"No GPU took the job within its queue TTL ({queue_ttl_s} s)" if status != TIMED_OUT
+                  else f"Ran longer than its execution timeout ({execution_timeout_s} s)")
+        outcome = finish(job, status, t, error=reason)
+        if job.runpod_id:
+            job.cancel = job.cancel.requested()
+        self.save_change(job, outcome)
 
     async def _submit(self) -> None:
         await self.submit(self.begin_submit())
@@ -185,8 +244,9 @@ class JobLifecycle:
         if job is None or job.status != PENDING or job.submit_attempts != attempt:
             return  # cancelled (or begun again) since the attempt was begun: nothing to send
         try:
-            payload, webhook = runpod_input(job, self.settings, self.ports.wall_clock())
-            result = await self.ports.runpod().submit(payload, webhook, timeout_s=self.settings.submit_timeout_s)
+            payload, webhook, policy = runpod_input(job, self.settings, self.ports.wall_clock())
+            result = await self.ports.runpod().submit(payload, webhook, policy=policy,
+                                                      timeout_s=self.settings.submit_timeout_s)
         except Exception as exc:
             self._submit_failed(getattr(exc, "retryable", True), first_line(exc), attempt)
             return
@@ -225,6 +285,13 @@ class JobLifecycle:
             if update.output_key is not None:
                 update = replace(update, output_key=keys.relative_key(job.user_id, update.output_key))
         except Exception as exc:
+            if isinstance(exc, RunPodError) and exc.status == 404:  # RunPod lost the job: its worker vanished
+                job = self.store.load()
+                if not job.terminal:
+                    lost = Update("error", error="RunPod no longer knows the job (its worker was lost)",
+                                  retryable=True)
+                    self.save_change(job, self._apply(job, lost))
+                return
             log.info("watchdog poll for %s failed: %s", job.job_id, first_line(exc))
             job = self.store.load()
             job.last_signal_ms = self.ports.clock()  # try again one stall period from now
@@ -236,9 +303,10 @@ class JobLifecycle:
 
     async def _cancel(self) -> None:
         job = self.store.load()
-        if job.runpod_id:  # without one RunPod never took the job: nothing to cancel there
+        target = job.cancel_runpod_id or job.runpod_id  # an earlier attempt's, when a retry came first
+        if target:  # without one RunPod never took the job: nothing to cancel there
             try:
-                await self.ports.runpod().cancel(job.runpod_id)
+                await self.ports.runpod().cancel(target)
             except Exception as exc:
                 job = self.store.load()
                 job.cancel = job.cancel.failed(self.ports.clock()) if getattr(exc, "retryable", True) else DONE
@@ -247,6 +315,11 @@ class JobLifecycle:
                 self.store.save(job)
                 return
             job = self.store.load()
-        job.cancel = DONE
+        if job.cancel_runpod_id == target:  # the earlier attempt's is done; the current one's may be owed too
+            job.cancel_runpod_id = None
+            owed = job.status in (CANCELLED, EXPIRED, TIMED_OUT) and job.runpod_id
+            job.cancel = job.cancel.requested() if owed else DONE
+        else:
+            job.cancel = DONE
         self.store.save(job)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -9,8 +10,12 @@ from clock import iso_ms
 from jobs.followups import DONE, FollowUp
 
 PENDING, PROCESSING, COMPLETE, ERROR, CANCELLED = "pending", "processing", "complete", "error", "cancelled"
-STATUSES = (PENDING, PROCESSING, COMPLETE, ERROR, CANCELLED)
-TERMINAL = frozenset({COMPLETE, ERROR, CANCELLED})
+EXPIRED, TIMED_OUT = "expired", "timed_out"  # no GPU took it in time; it ran longer than allowed
+STATUSES = (PENDING, PROCESSING, COMPLETE, ERROR, CANCELLED, EXPIRED, TIMED_OUT)
+TERMINAL_STATUSES = (COMPLETE, ERROR, CANCELLED, EXPIRED, TIMED_OUT)
+TERMINAL = frozenset(TERMINAL_STATUSES)
+RETRYABLE = frozenset({ERROR, CANCELLED, EXPIRED, TIMED_OUT})  # what `POST .../retry` runs again
+_WITH_REASON = frozenset({ERROR, EXPIRED, TIMED_OUT})  # statuses whose body says why in `error`
 
 
 def output_key_for(job_type: str, job_id: str) -> str:
@@ -45,15 +50,29 @@ class JobRecord:
     submit_attempts: int = 0
     next_submit_ms: int = 0
     submit_waiting: int = 0  # a submission failed and is being retried (the status says so)
-    # GPU usage as RunPod reported it (jobs/usage.py), None until it does.
+    # GPU usage of the current attempt as RunPod reported it (jobs/usage.py), None until it does.
     queue_ms: int | None = None
     execution_ms: int | None = None
     cost_micro_usd: int | None = None  # millionths of a dollar, at the price of when it was reported
+    # Attempts (jobs/attempts.py): the current one's number and start, when a GPU began running it,
+    # the earlier ones as JSON, and their usage summed (so the job's total is two additions, and SQL sums it).
+    attempt: int = 1
+    attempt_ms: int = 0  # 0: the first attempt, begun at `created_ms`
+    running_ms: int | None = None
+    attempts_json: str = "[]"
+    prior_queue_ms: int | None = None
+    prior_execution_ms: int | None = None
+    prior_cost_micro_usd: int | None = None
+    # Deadlines (jobs/deadlines.py), fixed at the start: 0 for records older than them (the settings' then).
+    queue_ttl_s: int = 0
+    execution_timeout_s: int = 0
     # Where the job's events go (webhooks/): a URL, and which events (comma-separated), or none.
     webhook_url: str | None = None
     webhook_events: str = ""
-    # A follow-up the alarm owes (jobs/followups.py): RunPod's cancel.
+    # A follow-up the alarm owes (jobs/followups.py): RunPod's cancel, of `cancel_runpod_id` when an
+    # earlier attempt's (a retry came before the cancel went out), else of `runpod_id`.
     cancel: FollowUp = field(default=DONE)
+    cancel_runpod_id: str | None = None
     # The user's database in R2 is owed this job's record: set when it is created and when it ends
     # (durable_objects/user_db_sync.py writes the owed records of a user in one go).
     db_pending: int = 0
@@ -62,6 +81,26 @@ class JobRecord:
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def began_ms(self) -> int:
+        """When the current attempt began."""
+        return self.attempt_ms or self.created_ms
+
+    def earlier_attempts(self) -> list[dict]:
+        return json.loads(self.attempts_json)
+
+    def usage_total(self) -> tuple[int | None, int | None, int | None]:
+        """Queue ms, execution ms and cost over every attempt; None where none was ever reported."""
+        return (_add(self.prior_queue_ms, self.queue_ms), _add(self.prior_execution_ms, self.execution_ms),
+                _add(self.prior_cost_micro_usd, self.cost_micro_usd))
+
+    def current_attempt(self) -> dict:
+        """The current attempt as `attempts` entries are stored (jobs/attempts.py archives it so)."""
+        return {"attempt": self.attempt, "runpod_id": self.runpod_id, "started_ms": self.began_ms,
+                "running_ms": self.running_ms, "ended_ms": self.completed_ms,
+                "outcome": self.status if self.terminal else None, "error": self.error,
+                "queue_ms": self.queue_ms, "execution_ms": self.execution_ms, "cost_micro_usd": self.cost_micro_usd}
 
     def db_record(self) -> dict:
         """What the user's database records (storage/user_db.py): the status body, the RunPod id and the output key."""
@@ -75,7 +114,7 @@ class JobRecord:
         if self.status == COMPLETE:
             fields["output_key"] = self.output_key
             fields["output_url"] = output_url_for(self.output_key)
-        if self.status == ERROR:
+        if self.status in _WITH_REASON:
             fields["error"] = self.error or "Job failed"
         return fields
 
@@ -89,11 +128,33 @@ class JobRecord:
             body["started_at"] = iso_ms(self.started_ms)
         if self.completed_ms is not None:
             body["completed_at"] = iso_ms(self.completed_ms)
-        body["usage"] = {"queue_ms": self.queue_ms, "execution_ms": self.execution_ms,
-                         "cost_usd": None if self.cost_micro_usd is None else self.cost_micro_usd / 1_000_000}
+        if self.running_ms is not None:
+            body["running_at"] = iso_ms(self.running_ms)
+        body["usage"] = usage_body(*self.usage_total())
+        body["attempt"] = self.attempt
+        body["attempts"] = [attempt_body(a) for a in (*self.earlier_attempts(), self.current_attempt())]
+        if self.queue_ttl_s:
+            body["queue_ttl_s"], body["execution_timeout_s"] = self.queue_ttl_s, self.execution_timeout_s
         return body
 
     def status_message(self) -> dict:
         """The WebSocket message a client gets on connect."""
         return {"type": "status", "job_id": self.job_id, "status": self.status, "progress": self.progress,
                 **self._outcome_fields()}
+
+
+def _add(a: int | None, b: int | None) -> int | None:
+    return None if a is None and b is None else (a or 0) + (b or 0)
+
+
+def usage_body(queue_ms: int | None, execution_ms: int | None, cost_micro_usd: int | None) -> dict:
+    return {"queue_ms": queue_ms, "execution_ms": execution_ms,
+            "cost_usd": None if cost_micro_usd is None else cost_micro_usd / 1_000_000}
+
+
+def attempt_body(a: dict) -> dict:
+    """A stored attempt as the status body's `attempts` shows it."""
+    body = {"attempt": a["attempt"], "runpod_id": a["runpod_id"], "started_at": iso_ms(a["started_ms"]),
+            "running_at": iso_ms(a["running_ms"]), "ended_at": iso_ms(a["ended_ms"]), "outcome": a["outcome"],
+            "error": a["error"], "usage": usage_body(a["queue_ms"], a["execution_ms"], a["cost_micro_usd"])}
+    return body

@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bounds import anchored, integer, number
+from jobs.deadlines import EXECUTION_TIMEOUT_BOUNDS_S, QUEUE_TTL_BOUNDS_S
 from webhooks import policy as webhook_policy
 
 EXPORT_TYPES = ("overlay", "framing", "annotate")
@@ -110,8 +111,15 @@ class StartBody(BaseModel):
     webhook: str | None = Field(None, max_length=webhook_policy.MAX_URL_CHARS, description=(
         "Where the job's events are POSTed (Standard Webhooks signed); the deployment's WEBHOOK_URL when absent. "
         "https only outside development, and only to hosts in WEBHOOK_HOSTS (400 `webhook_not_allowed`)"))
-    webhook_events: Annotated[list[Literal[webhook_policy.EVENTS]], Field(min_length=1, max_length=3)] | None = Field(  # type: ignore[valid-type]
-        None, description="Any of started, progress (coalesced), completed (every terminal state); default completed")
+    webhook_events: Annotated[list[Literal[webhook_policy.EVENTS]], Field(min_length=1, max_length=4)] | None = Field(  # type: ignore[valid-type]
+        None, description="Any of started, progress (coalesced), retrying, completed (every terminal state); "
+                          "default completed")
+    queue_ttl_s: integer(ge=QUEUE_TTL_BOUNDS_S[0], le=QUEUE_TTL_BOUNDS_S[1]) | None = Field(None, description=(
+        "How long an attempt may wait for a GPU before it ends `expired` (RunPod's policy.ttl is this plus "
+        "execution_timeout_s); the deployment's QUEUE_TTL_S when absent"))
+    execution_timeout_s: integer(ge=EXECUTION_TIMEOUT_BOUNDS_S[0], le=EXECUTION_TIMEOUT_BOUNDS_S[1]) | None = Field(
+        None, description=("How long an attempt may run on a GPU before it ends `timed_out` (RunPod's "
+                           "policy.executionTimeout); the deployment's EXECUTION_TIMEOUT_S when absent"))
 
 
 class OverlayStart(StartBody):

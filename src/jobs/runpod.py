@@ -50,9 +50,12 @@ class RunPodClient:
     def __repr__(self) -> str:  # the key never reaches logs through a repr
         return f"RunPodClient(endpoint={self.endpoint!r})"
 
-    async def submit(self, input: dict, webhook: str, *, timeout_s: float = 15.0) -> SubmitResult:
-        """Queue a job on the endpoint; RunPod will POST its status body to `webhook` when it ends."""
-        data = await self._call("POST", "/run", {"input": input, "webhook": webhook}, timeout_s)
+    async def submit(self, input: dict, webhook: str, *, policy: dict | None = None,
+                     timeout_s: float = 15.0) -> SubmitResult:
+        """Queue a job on the endpoint; RunPod will POST its status body to `webhook` when it ends.
+        `policy` is RunPod's execution policy (`ttl`, `executionTimeout`, in ms)."""
+        body = {"input": input, "webhook": webhook, **({"policy": policy} if policy else {})}
+        data = await self._call("POST", "/run", body, timeout_s)
         if not isinstance(data.get("id"), str) or not data["id"] or not isinstance(data.get("status"), str):
             raise RunPodError("RunPod answered /run without a job id and status", None, True)
         return SubmitResult(id=data["id"], status=data["status"])

@@ -1,7 +1,8 @@
 """The job state machine: how an update changes a record, and what subscribers are told.
 
-pending → processing → complete | error | cancelled. Terminal states never change again;
-progress is an int 0–100 that never decreases. `apply` mutates the record and returns what
+pending → processing → complete | error | cancelled | expired | timed_out. Terminal states change
+only by a new attempt (jobs/attempts.py: a retry, which starts the record over as `pending`);
+progress is an int 0–100 that never decreases within an attempt. `apply` mutates the record and returns what
 happened, so the Durable Object only has to persist and broadcast.
 """
 
@@ -10,7 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from jobs.callbacks import Update
-from jobs.model import CANCELLED, COMPLETE, ERROR, PENDING, PROCESSING, JobRecord, output_url_for
+from jobs.model import (
+    CANCELLED,
+    COMPLETE,
+    ERROR,
+    EXPIRED,
+    PENDING,
+    PROCESSING,
+    TIMED_OUT,
+    JobRecord,
+    output_url_for,
+)
 
 
 @dataclass
@@ -47,9 +58,9 @@ def finish(job: JobRecord, status: str, now_ms: int, *, error: str | None = None
         job.error = None
         msg = {"type": "complete", "job_id": job.job_id, "output_key": job.output_key,
                "output_url": output_url_for(job.output_key)}
-    elif status == ERROR:
+    elif status in (ERROR, EXPIRED, TIMED_OUT):
         job.error = error or "Job failed"
-        msg = {"type": "error", "job_id": job.job_id, "error": job.error}
+        msg = {"type": status, "job_id": job.job_id, "error": job.error}
     else:
         msg = {"type": "cancelled", "job_id": job.job_id}
     return Outcome(changed=True, new_status=True, messages=[msg])
@@ -62,10 +73,13 @@ def apply(job: JobRecord, update: Update, now_ms: int) -> Outcome:
                          and (update.output_key or job.output_key) == job.output_key)
         return Outcome(ignored="duplicate" if same_complete else "terminal")
     job.last_signal_ms = now_ms
+    if update.running and job.running_ms is None:
+        # RunPod's executionTime says how long it has run: the start is that much ago (not before the attempt).
+        job.running_ms = max(job.began_ms, now_ms - (update.execution_ms or 0))
     if update.kind == "complete":
         return finish(job, COMPLETE, now_ms, output_key=update.output_key)
-    if update.kind == "error":
-        return finish(job, ERROR, now_ms, error=update.error)
+    if update.kind in (ERROR, EXPIRED, TIMED_OUT):
+        return finish(job, update.kind, now_ms, error=update.error)
     if update.kind == "cancelled":
         return finish(job, CANCELLED, now_ms)
 

@@ -35,6 +35,11 @@ _TYPES["due_ms"] = "INTEGER"  # when the alarm next owes the job something; NULL
 _COLUMNS = tuple(_TYPES)
 _INSERT = (f"INSERT OR REPLACE INTO {TABLE} ({', '.join(_COLUMNS)}) "  # noqa: S608 - the record's own field names
            f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
+# Every attempt's usage: the current one's columns and the earlier ones' sums (jobs/attempts.py).
+_USAGE = (f"SELECT type, status, COUNT(*) AS jobs, "  # noqa: S608 - the table's own name
+          "SUM(COALESCE(execution_ms, 0) + COALESCE(prior_execution_ms, 0)) AS execution_ms, "
+          "SUM(COALESCE(cost_micro_usd, 0) + COALESCE(prior_cost_micro_usd, 0)) AS cost_micro_usd "
+          f"FROM {TABLE} WHERE created_ms >= ? AND created_ms < ? GROUP BY type, status")
 _CACHED_MAX = 256  # records kept in memory; past that the cache starts over (a hot user's objects stay small)
 
 
@@ -140,9 +145,7 @@ class JobTable:
 
     def usage(self, from_ms: int, to_ms: int) -> list[dict]:
         """Jobs created in [from_ms, to_ms) grouped by type and status: their count, GPU ms and cost."""
-        return rows(self._sql, f"""SELECT type, status, COUNT(*) AS jobs, SUM(execution_ms) AS execution_ms,
-                SUM(cost_micro_usd) AS cost_micro_usd FROM {TABLE} WHERE created_ms >= ? AND created_ms < ?
-                GROUP BY type, status""", from_ms, to_ms)  # noqa: S608
+        return rows(self._sql, _USAGE, from_ms, to_ms)
 
     def db_owed(self, limit: int) -> list[JobRecord]:
         return [from_row(r) for r in rows(self._sql, f"SELECT * FROM {TABLE} WHERE db_pending = 1 LIMIT ?",  # noqa: S608

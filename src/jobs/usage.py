@@ -58,5 +58,6 @@ def report(groups: list[dict]) -> dict:
 
 def ledger_entry(job: JobRecord) -> dict:
     """What the usage ledger keeps of a job (durable_objects/usage_ledger.py)."""
+    _, execution_ms, cost_micro_usd = job.usage_total()  # every attempt's
     return {"job_id": job.job_id, "user_id": job.user_id, "created_ms": job.created_ms, "type": job.type,
-            "status": job.status, "execution_ms": job.execution_ms, "cost_micro_usd": job.cost_micro_usd}
+            "status": job.status, "execution_ms": execution_ms, "cost_micro_usd": cost_micro_usd}

@@ -1,8 +1,9 @@
 """What a job's webhook may be and when its deliveries are tried: events, URLs, the retry schedule.
 
 Events: `started` (the job reached a GPU), `progress` (coalesced: at most one waiting per job, the
-latest wins), `completed` (any terminal state: complete, error, cancelled). A start names any of them;
-`completed` is the default.
+latest wins), `retrying` (an attempt failed for a reason not the input's, or a request retried the
+job: it runs again), `completed` (any terminal state: complete, error, cancelled, expired,
+timed_out). A start names any of them; `completed` is the default.
 
 URLs: https only outside development (`ENVIRONMENT` development or test, where receivers run
 locally on http); the host must be one of `WEBHOOK_HOSTS` (comma-separated; a
@@ -22,7 +23,7 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 _LDH = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
-EVENTS = ("started", "progress", "completed")
+EVENTS = ("started", "progress", "retrying", "completed")
 DEFAULT_EVENTS = ("completed",)
 DEFAULT_SCHEDULE_S = (5, 300, 1800, 7200, 18000, 36000, 36000)
 MAX_URL_CHARS = 2000

@@ -7,6 +7,7 @@ import httpx
 import jwt
 import pytest
 from reel_ballers_client import (
+    TERMINAL_STATUSES,
     Conflict,
     ExportSwitch,
     InvalidRequest,
@@ -140,3 +141,13 @@ async def test_runpod_client_errors(runpod):
     async with RunPodClient("http://127.0.0.1:9/v2/x", "k") as client:
         with pytest.raises(TransportError):
             await client.submit_job({})
+
+
+def test_the_client_knows_every_terminal_status_the_worker_has():
+    # The client is its own package (it cannot import the Worker's code): the two lists must agree.
+    from jobs.model import TERMINAL
+
+    assert TERMINAL_STATUSES == TERMINAL
+    for status in TERMINAL:
+        event = event_from_status({"job_id": "j", "status": status, "error": "why"})
+        assert event["type"] == status

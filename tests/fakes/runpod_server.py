@@ -35,6 +35,23 @@ class Hold:
         self.released.set()
 
 
+_WEEK_MS = 7 * 24 * 3600 * 1000
+# RunPod's bounds of a job's `policy` (ms): its TTL at least 10 s, its execution timeout at least 5 s.
+_POLICY_BOUNDS = {"ttl": (10_000, _WEEK_MS), "executionTimeout": (5_000, _WEEK_MS)}
+
+
+def _policy_refusal(policy: Any) -> str | None:
+    if policy is None:
+        return None
+    if not isinstance(policy, dict):
+        return "policy must be an object"
+    for name, (low, high) in _POLICY_BOUNDS.items():
+        value = policy.get(name)
+        if value is not None and (type(value) is not int or not low <= value <= high):
+            return f"policy.{name} must be an integer from {low} to {high} ms"
+    return None
+
+
 class FakeRunPod:
     def __init__(self, api_key: str = "test-runpod-key") -> None:
         self.api_key = api_key
@@ -73,6 +90,11 @@ class FakeRunPod:
     def set_status(self, runpod_id: str, body: dict) -> None:
         with self._lock:
             self._statuses[runpod_id] = body
+
+    def forget(self, runpod_id: str) -> None:
+        """RunPod no longer knows the job (its worker vanished, its TTL passed): /status answers 404."""
+        with self._lock:
+            self._statuses.pop(runpod_id, None)
 
     def wait_for_runs(self, n: int, timeout: float = 15.0) -> list[dict]:
         with self._received:
@@ -117,6 +139,9 @@ class FakeRunPod:
         if not self._authorized(request):
             return JSONResponse({"error": "Unauthorized"}, status_code=401)
         body = await request.json()
+        refused = _policy_refusal(body.get("policy"))
+        if refused:
+            return JSONResponse({"error": refused}, status_code=400)
         received = time.monotonic()
         await self._maybe_held("run")
         mode = self.mode

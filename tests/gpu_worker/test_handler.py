@@ -140,10 +140,10 @@ def test_annotate_cuts_joins_and_burns_names(storage, tmp_path):
     assert_progress_then_complete(storage)
 
 
-def _error_of(storage, result):
+def _error_of(storage, result, retryable=False):
     assert set(result) == {"error"}, result
     bodies = reports(storage)
-    assert bodies[-1] == {"status": "error", "error": result["error"]}
+    assert bodies[-1] == {"status": "error", "error": result["error"], "retryable": retryable}
     assert "/out.mp4" not in storage.puts
     assert SECRET not in result["error"] and "sig=" not in result["error"]
     return result["error"]
@@ -196,3 +196,14 @@ def test_odd_sized_sources_come_out_even(storage, tmp_path, kind, params):
     out = run(storage, tmp_path, kind, params, width=321, height=181)
     info = probe(str(out))
     assert (info.width, info.height) == (320, 180)
+
+
+def test_an_internal_error_is_reported_as_worth_another_attempt(storage, monkeypatch):
+    # Bad input is never retryable; a fault of the worker itself is (the Worker may run the job again).
+    def broken(*_args):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr("gpu_worker.handler.run_job", broken)
+    message = _error_of(storage, handler(job(storage, "overlay", {"highlight_regions": [], "effect_type": "dim"})),
+                        retryable=True)
+    assert message == "internal error in the GPU worker (KeyError)"

@@ -101,7 +101,10 @@ def test_runpod_webhook_body_and_error_path(worker, client, fake_runpod, alice_i
     s = Socket(ws_url(worker, job_id))
     try:
         s.recv()
-        r = callback(cb, {"id": "rp-x", "status": "FAILED", "error": "ffmpeg exited with 1"})
+        # The handler's output saying the input failed (RunPod's FAILED alone is a crash: it runs again,
+        # test_export_retries.py).
+        r = callback(cb, {"id": "rp-x", "status": "COMPLETED", "output": {"status": "error",
+                                                                          "error": "ffmpeg exited with 1"}})
         assert r.status_code == 200
         assert s.recv_until("error")[-1] == {"type": "error", "job_id": job_id, "error": "ffmpeg exited with 1"}
     finally:
@@ -126,7 +129,8 @@ def test_runpod_statuses_map(client, fake_runpod, alice_input):
         assert callback(cb, body).status_code == 200
         outcomes[rp_status] = status(client, job_id)
     assert outcomes["CANCELLED"]["status"] == "cancelled"
-    assert outcomes["TIMED_OUT"]["status"] == "error" and outcomes["TIMED_OUT"]["error"] == "timed out"
+    # TIMED_OUT before any GPU ran the job: RunPod's TTL passed (test_export_retries.py has the other cases).
+    assert outcomes["TIMED_OUT"]["status"] == "expired" and "TTL" in outcomes["TIMED_OUT"]["error"]
     assert outcomes["COMPLETED"]["status"] == "complete"
     assert outcomes["COMPLETED"]["output_key"].startswith("final_videos/")
 

@@ -48,7 +48,8 @@ def test_usage_is_kept_priced_totalled_and_ranked(client, fake_runpod):
     done = {"status": "COMPLETED", "output": {"output_key": "final_videos/o.mp4"}}
     a1 = run_job(client, fake_runpod, "alice", {**done, "delayTime": 1500, "executionTime": 4000})
     run_job(client, fake_runpod, "alice", {**done, "delayTime": 500, "executionTime": 2000})
-    run_job(client, fake_runpod, "alice", {"status": "FAILED", "error": "oom", "executionTime": 1000})
+    failed = {"status": "COMPLETED", "output": {"status": "error", "error": "bad input"}}  # final: no retry
+    run_job(client, fake_runpod, "alice", {**failed, "executionTime": 1000})
     run_job(client, fake_runpod, "bob", {**done, "executionTime": 10_000})
 
     status = client.get(f"/api/export/status/{a1}", headers=token_headers("alice")).json()

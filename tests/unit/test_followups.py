@@ -29,19 +29,24 @@ def follow_ups(draw) -> FollowUp:
 @st.composite
 def records(draw) -> JobRecord:
     created = draw(st.integers(NOW - 10_000_000, NOW))
+    began = draw(st.sampled_from([0, created + 1000]))
+    own = draw(st.sampled_from([(0, 0), (60, 30)]))  # (0, 0): a record from before deadlines were kept
     return JobRecord(job_id="j", user_id="u", type="overlay", project_id=1, input_key="i", output_key="o",
                      params_json="{}", base_url="http://w", status=draw(st.sampled_from(STATUSES)),
-                     created_ms=created, last_signal_ms=draw(st.integers(created, NOW)),
+                     created_ms=created, attempt_ms=began, last_signal_ms=draw(st.integers(created, NOW)),
                      next_submit_ms=draw(st.integers(created, NOW + 1_000_000)),
-                     cancel=draw(follow_ups()))
+                     running_ms=draw(st.none() | st.integers(created, NOW)),
+                     queue_ttl_s=own[0], execution_timeout_s=own[1], cancel=draw(follow_ups()))
 
 
-@given(records(), st.integers(1, 600), st.integers(1, 7200))
-def test_a_job_is_due_at_the_earliest_thing_it_owes(job, stall_s, timeout_s):
-    due = deadlines.due_ms(job, stall_poll_s=stall_s, job_timeout_s=timeout_s)
+@given(records(), st.integers(1, 600), st.integers(1, 7200), st.integers(1, 7200))
+def test_a_job_is_due_at_the_earliest_thing_it_owes(job, stall_s, queue_s, run_s):
+    due = deadlines.due_ms(job, deadlines.Limits(queue_s, run_s, stall_s))
+    queue_s, run_s = (job.queue_ttl_s, job.execution_timeout_s) if job.queue_ttl_s else (queue_s, run_s)
     owed = [job.cancel.retry_ms] if job.cancel.pending else []
-    if not job.terminal:
-        owed.append(deadlines.timeout_ms(job, timeout_s))
+    if not job.terminal:  # waiting for a GPU since the attempt began, or running since a GPU took it
+        began = job.attempt_ms or job.created_ms
+        owed.append(began + queue_s * 1000 if job.running_ms is None else job.running_ms + run_s * 1000)
     if job.status == "pending":
         owed.append(job.next_submit_ms)
     if job.status == "processing":

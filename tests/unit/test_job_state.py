@@ -106,7 +106,7 @@ def test_progress_never_decreases_and_terminal_never_changes(seq):
     ({"id": "r", "status": "COMPLETED", "output": {"output_key": "k.mp4"}}, "complete", 100),
     ({"id": "r", "status": "FAILED", "error": "oom"}, "error", None),
     ({"id": "r", "status": "CANCELLED"}, "cancelled", None),
-    ({"id": "r", "status": "TIMED_OUT"}, "error", None),
+    ({"id": "r", "status": "TIMED_OUT"}, "timed_out", None),
     ({"id": "r", "status": "IN_PROGRESS", "output": {"progress": 12}}, "running", 12),
     ({"id": "r", "status": "IN_QUEUE"}, "running", None),
 ])
@@ -118,10 +118,25 @@ def test_callback_bodies(body, kind, progress):
 def test_callback_details():
     assert parse_callback({"status": "error", "error": {"code": 1}}).error == '{"code": 1}'
     assert parse_callback({"status": "error"}).error == "Job failed"
-    assert from_runpod_status({"status": "TIMED_OUT"}).error == "timed out"
+    assert from_runpod_status({"status": "TIMED_OUT"}).error == "RunPod timed the job out"
     assert len(parse_callback({"status": "progress", "message": "m" * 5000}).message) == 1000
     failed_output = from_runpod_status({"status": "COMPLETED", "output": {"status": "error", "error": "bad input"}})
-    assert failed_output.kind == "error" and failed_output.error == "bad input"
+    assert failed_output.kind == "error" and failed_output.error == "bad input" and not failed_output.retryable
+
+
+@pytest.mark.parametrize(("body", "running", "retryable"), [
+    ({"status": "progress", "progress": 3}, True, False),
+    ({"status": "error", "error": "bad input"}, True, False),  # the input's fault unless the worker says not
+    ({"status": "error", "error": "internal", "retryable": True}, True, True),
+    ({"id": "r", "status": "FAILED", "error": "Traceback"}, True, True),  # the handler crashed without a report
+    ({"id": "r", "status": "COMPLETED", "output": {"status": "error", "error": "x", "retryable": True}}, True, True),
+    ({"id": "r", "status": "IN_QUEUE"}, False, False),
+    ({"id": "r", "status": "IN_PROGRESS"}, True, False),
+    ({"id": "r", "status": "CANCELLED"}, False, False),
+])
+def test_reports_say_whether_a_gpu_runs_and_whether_a_failure_may_run_again(body, running, retryable):
+    update = parse_callback(body)
+    assert (update.running, update.retryable) == (running, retryable)
 
 
 @pytest.mark.parametrize("body", [
@@ -133,6 +148,7 @@ def test_callback_details():
     # Every field is checked whatever the status, so whether a body is valid depends on its shape alone.
     {"status": "progress", "output_key": "k" * 1025}, {"status": "progress", "output_key": ""},
     {"id": {}, "status": "FAILED"},
+    {"status": "error", "retryable": "yes"}, {"status": "error", "retryable": 1},
     {"id": "r", "status": "FAILED", "output": {"progress": "x"}},
     {"id": "r", "status": "CANCELLED", "output": {"output_key": ["k"]}},
 ])

@@ -30,7 +30,7 @@ def test_a_new_env_never_gets_a_dropped_envs_settings():
     # Envs made and dropped one after another often reuse one address (the same id()); each must
     # still be read for itself.
     for i in range(3 * settings_module._CACHE_SIZE):
-        assert Settings.from_env(env(JOB_TIMEOUT_S=str(i + 1))).job_timeout_s == i + 1
+        assert Settings.from_env(env(QUEUE_TTL_S=str(i + 1))).queue_ttl_s == i + 1
 
 
 def test_the_cache_stays_bounded_and_re_reads_an_evicted_env():

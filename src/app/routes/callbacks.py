@@ -62,9 +62,18 @@ _RESPONSES = {200: {"model": CallbackReceived}, **errors(400, 401, 404, 413, 415
     500: "`config_error` (CALLBACK_SECRET is not set) or `internal_error`"})}
 
 
-async def _handle(request: Request, job_id: str, user: str | None, sig: str | None, settings: Settings) -> dict:
+def _attempt(a: str | None) -> int | None:
+    """The attempt a callback URL names (none: the first); None for a value no URL of ours carries."""
+    if a is None:
+        return 1
+    return int(a) if a.isascii() and a.isdigit() and len(a) <= 3 and int(a) >= 2 else None
+
+
+async def _handle(request: Request, job_id: str, user: str | None, sig: str | None, a: str | None,
+                  settings: Settings) -> dict:
     # The signature is the only credential: an API key does not replace it.
-    if not callback_sig.verify(settings.secret("CALLBACK_SECRET"), job_id, user, sig):
+    attempt = _attempt(a)
+    if attempt is None or not callback_sig.verify(settings.secret("CALLBACK_SECRET"), job_id, user, sig, attempt):
         raise ApiError(401, "Missing or invalid callback signature", "unauthorized")
     # RunPod's webhook sender is not ours and its headers are not documented: a body with no
     # Content-Type is read as JSON rather than risk refusing a completion; a declared other type is 415.
@@ -73,7 +82,7 @@ async def _handle(request: Request, job_id: str, user: str | None, sig: str | No
         body = bounds.parse_json(await request.body())
     except bounds.JsonRejected as exc:
         raise ApiError(400, str(exc), exc.code) from None
-    answer = plain(await user_jobs(get_env(request), user).callback(job_id, body))
+    answer = plain(await user_jobs(get_env(request), user).callback(job_id, body, attempt))
     if refused(answer):
         raise_refusal(answer)
     return answer
@@ -81,22 +90,25 @@ async def _handle(request: Request, job_id: str, user: str | None, sig: str | No
 
 # Patterns are documentation: a job id or signature that does not match is answered as a wrong one (401).
 CallbackJobId = Annotated[str, Path(json_schema_extra={"pattern": bounds.anchored(bounds.JOB_ID_PATTERN)})]
-Sig = Annotated[str | None, Query(description="hex HMAC-SHA256(CALLBACK_SECRET, \"<u>/<job_id>\")",
+Sig = Annotated[str | None, Query(description="hex HMAC-SHA256(CALLBACK_SECRET, \"<u>/<job_id>\"), with \"/<a>\" "
+                                              "appended when `a` is given",
                                   json_schema_extra={"pattern": bounds.anchored(bounds.HMAC_HEX_PATTERN)})]
 User = Annotated[str | None, Query(alias="u", description="The job's user: where its record is kept",
                                    json_schema_extra={"pattern": bounds.anchored(bounds.USER_ID_PATTERN)})]
+Attempt = Annotated[str | None, Query(alias="a", description="The job's attempt (from the second on), signed with it",
+                                      json_schema_extra={"pattern": "^([2-9]|[1-9][0-9]{1,2})$"})]
 _OPENAPI = {"requestBody": {"required": True, "content": {"application/json": {"schema": CALLBACK_BODY_SCHEMA}}}}
 
 
 @router.post("/api/runpod/callback/{job_id}", summary="RunPod webhook / GPU worker progress",
              description=_DESCRIPTION, responses=_RESPONSES, openapi_extra=_OPENAPI)
 async def runpod_callback(request: Request, job_id: CallbackJobId, u: User = None, sig: Sig = None,
-                          settings: Settings = Depends(get_settings)) -> dict:
-    return await _handle(request, job_id, u, sig, settings)
+                          a: Attempt = None, settings: Settings = Depends(get_settings)) -> dict:
+    return await _handle(request, job_id, u, sig, a, settings)
 
 
 @router.post("/api/jobs/{job_id}/do", summary="GPU worker progress (seed path)",
              description=_DESCRIPTION, responses=_RESPONSES, openapi_extra=_OPENAPI)
 async def job_do_callback(request: Request, job_id: CallbackJobId, u: User = None, sig: Sig = None,
-                          settings: Settings = Depends(get_settings)) -> dict:
-    return await _handle(request, job_id, u, sig, settings)
+                          a: Attempt = None, settings: Settings = Depends(get_settings)) -> dict:
+    return await _handle(request, job_id, u, sig, a, settings)

@@ -32,8 +32,8 @@ async def deliveries(request: Request, job_id: JobId, user_id: str = Depends(cur
 
 @router.post("/{job_id}/deliveries/{delivery_id}/redeliver", summary="Send a delivery again, with a fresh schedule",
              status_code=202, responses={202: {"model": Redelivering}, **errors(
-                 401, 403, 404, 409, 500, user_scoped=True, notes={
-                     404: "`not_found`: no such job or delivery",
+                 401, 403, 404, 409, 422, 500, user_scoped=True, notes={
+                     404: "`not_found`: no such job or delivery", 422: "`delivery_id` longer than 100 characters",
                      409: "`delivery_in_flight`: an attempt of it is being sent right now"})})
 async def redeliver(request: Request, job_id: JobId, delivery_id: DeliveryId,
                     user_id: str = Depends(current_user)) -> JSONResponse:

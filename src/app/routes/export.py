@@ -109,7 +109,9 @@ async def _start(request: Request, export_type: str, start: StartBody, user_id: 
     base_url = public_base_url(request, settings)
     spec = {"job_id": uuid.uuid4().hex, "user_id": user_id, "type": export_type, "project_id": start.project_id,
             "input_key": input_key, "params": start.params.model_dump(mode="json", exclude_none=True),
-            "base_url": base_url, "webhook_url": webhook_url, "webhook_events": list(webhook_events)}
+            "base_url": base_url, "webhook_url": webhook_url, "webhook_events": list(webhook_events),
+            "queue_ttl_s": start.queue_ttl_s or settings.queue_ttl_s,
+            "execution_timeout_s": start.execution_timeout_s or settings.execution_timeout_s}
     # A replayed Idempotency-Key answers the first request's job (created now if that request died
     # before creating it); the claim and the create are one step of the user's object.
     fingerprint = request_fingerprint(export_type, start) if idempotency_key else ""
@@ -197,10 +199,30 @@ def _check_cursor(cursor: str) -> None:
 
 @router.post("/jobs/{job_id}/cancel", summary="Cancel a job",
              responses={200: {"model": JobStatus}, **errors(401, 403, 404, 409, 500, user_scoped=True, notes={
-                 **_UNKNOWN_JOB, 409: "`already_finished`: the job is complete, error or cancelled; the body "
+                 **_UNKNOWN_JOB, 409: "`already_finished`: the job has ended (any terminal status); the body "
                                       "also carries the `job`"})})
 async def cancel_job(request: Request, job_id: JobId, user_id: str = Depends(current_user)) -> dict:
     answer = plain(await user_jobs(get_env(request), user_id).cancel(check_job_id(job_id)))
     if refused(answer):
         raise_refusal(answer)
     return answer["job"]
+
+
+@router.post("/jobs/{job_id}/retry", summary="Run a finished job again under its id", status_code=202,
+             description=(
+                 "Runs an `error`, `timed_out`, `cancelled` or `expired` job again: a new attempt (new RunPod id), the "
+                 "earlier ones kept in `attempts`. Answers like a start (202, `Idempotent-Replayed: true` for a "
+                 "replayed `Idempotency-Key`); the job's WebSocket and webhooks say `retrying`."),
+             responses={202: {"model": StartAccepted}, **errors(401, 403, 404, 409, 422, 500, user_scoped=True, notes={
+                 **_UNKNOWN_JOB, 409: "`not_retryable` (pending, processing or complete), `too_many_attempts` (20), "
+                                      "`idempotency_key_reused`; the first two also carry the `job`"})})
+async def retry_job(
+    request: Request, job_id: JobId, user_id: str = Depends(current_user),
+    settings: Settings = Depends(get_settings),
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+) -> JSONResponse:
+    _check_configured(settings)
+    answer = plain(await user_jobs(get_env(request), user_id).retry(check_job_id(job_id), idempotency_key))
+    if refused(answer):
+        raise_refusal(answer)
+    return _accepted(answer["job"], public_base_url(request, settings), replayed=answer["replayed"])

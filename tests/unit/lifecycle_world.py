@@ -1,0 +1,99 @@
+"""One export job's world for the lifecycle's tests on CPython (test_lifecycle.py, test_job_attempts.py):
+the record in a fake DO SQL, RunPod as the fake endpoint called in-process through httpx, the sockets
+as a list, and a clock the test moves. workerd is needed only for what these cannot show
+(tests/integration: the wire, eviction, restarts, crash safety)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from jobs.lifecycle import (
+    JobLifecycle,
+    Ports,
+    due_rule,
+)
+from jobs.runpod import RunPodClient
+from jobs.store import JobTable, ensure_schema
+from outbound import TransportError
+from settings import Settings
+from tests.fakes.do_sql import SqlStorage
+from tests.fakes.httpx_transport import HttpxTransport
+from tests.fakes.runpod_server import FakeRunPod
+
+KEY = "test-runpod-key"
+T0 = 1_800_000_000_000
+SPEC = {"job_id": "j1", "user_id": "alice", "type": "overlay", "project_id": 7, "input_key": "working_videos/in.mp4",
+        "params": {"effect_type": "dim"}, "base_url": "http://w.test"}
+ENV = SimpleNamespace(RUNPOD_ENDPOINT="http://runpod.test/v2/fake-endpoint", RUNPOD_API_KEY=KEY, STALL_POLL_S="30",
+                      QUEUE_TTL_S="3600", EXECUTION_TIMEOUT_S="3600", SUBMIT_RETRY_BASE_S="2", CALLBACK_SECRET="cb-secret",
+                      URL_SIGNING_SECRET="url-secret", ENVIRONMENT="test")
+
+
+class World:
+    """One job of a user's object: its lifecycle over fakes, and what went out."""
+
+    def __init__(self, fake: FakeRunPod, http: HttpxTransport) -> None:
+        self.fake, self.now = fake, T0
+        self.sql = SqlStorage()
+        ensure_schema(self.sql, set())
+        self.sent: list[dict] = []
+        self.owed: list[tuple[str, int]] = []  # (job id, version) of records saved owing the user's database
+        self.runpod_down = False
+        self.during_call = None  # run inside the next outbound call, as another event of the object would
+        self.settings = Settings.from_env(ENV)
+
+        async def transport(method, url, **kw):
+            self._interleave()
+            if self.runpod_down:
+                raise TransportError(f"{method} {url} failed: connection refused")
+            return await http(method, url, **kw)
+
+        self.table = self._table()
+        self.webhooks: list[tuple[str, str]] = []  # (event, status) of every event handed to the outbox
+        self.ports = Ports(store=self.table.one("j1"), runpod=lambda: RunPodClient(ENV.RUNPOD_ENDPOINT, KEY, transport),
+                           broadcast=self.sent.extend, webhook=self._webhook, clock=lambda: self.now,
+                           wall_clock=lambda: self.now / 1000)
+        self.job = JobLifecycle(self.ports, self.settings)
+
+    def _webhook(self, event: str, job) -> None:
+        self.webhooks.append((event, job.status))
+
+    def _table(self) -> JobTable:
+        return JobTable(self.sql, due_rule(self.settings), owed=lambda job: self.owed.append((job.job_id, job.version)))
+
+    def _interleave(self) -> None:
+        hook, self.during_call = self.during_call, None
+        if hook is not None:
+            hook()
+
+    def record(self):
+        return self.ports.store.load()
+
+    def rebuilt(self) -> JobLifecycle:
+        """The object evicted and built again on the same storage."""
+        return JobLifecycle(Ports(store=self._table().one("j1"), runpod=self.ports.runpod,
+                                  broadcast=self.sent.extend, webhook=self._webhook, clock=lambda: self.now),
+                            self.settings)
+
+    def due(self) -> int | None:
+        """When the object's alarm next runs for its jobs (the table's earliest `due_ms`)."""
+        return self.table.earliest_due()
+
+    async def alarm_until_idle(self, limit: int = 50) -> None:
+        """Run the alarm whenever it is due, moving the clock to it, until nothing is owed soon."""
+        for _ in range(limit):
+            due = self.due()
+            if due is None or due > self.now + 10_000:
+                return
+            self.now = max(self.now, due)
+            await self.job.run_due()
+
+    def callback(self, body: dict) -> dict:
+        return self.job.callback(body)
+
+
+async def started(world: World) -> str:
+    """Create the job and submit it as a start does; the RunPod id."""
+    world.job.create(SPEC)
+    await world.job.submit(world.job.begin_submit())
+    return world.record().runpod_id
