@@ -222,3 +222,21 @@ async def test_a_backend_uploads_an_input_and_downloads_an_output(client, tmp_pa
         with pytest.raises(InvalidRequest) as bad_key:
             await client.download_url("../escape.mp4")
         assert bad_key.value.code == "invalid_key"
+
+
+async def test_a_backend_retries_a_failed_job_under_its_id(client, fake_runpod):
+    async with client:
+        started = await client.start_export("overlay", 3, INPUT, PARAMS, queue_ttl_s=600, execution_timeout_s=900)
+        job_id = started["job_id"]
+        assert started["job"]["queue_ttl_s"] == 600 and started["job"]["execution_timeout_s"] == 900
+        run, _ = await asyncio.to_thread(fake_runpod.run_for, job_id)
+        await callback(run["input"]["callback_url"], {"status": "error", "error": "not a video"})
+        retried = await client.retry(job_id, idempotency_key=f"retry-{job_id}")
+        again = await client.retry(job_id, idempotency_key=f"retry-{job_id}")  # the same retry, once
+        assert retried["job_id"] == again["job_id"] == job_id and retried["job"]["attempt"] == 2
+        await asyncio.to_thread(wait_for, lambda: fake_runpod.runs_of(job_id) == 2)
+        body = await client.get_job_status(job_id)
+        assert [a["outcome"] for a in body["attempts"]] == ["error", None]
+        with pytest.raises(Conflict) as refused:
+            await client.retry(job_id)  # it runs: nothing to retry
+        assert refused.value.code == "not_retryable"
