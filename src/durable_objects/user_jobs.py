@@ -1,6 +1,6 @@
 """UserJobs: one Durable Object per user (`getByName(user_id)`) holding that user's export jobs,
 their list, their WebSockets and their record in the user's database; a thin shell over the
-runtime-free lifecycle (jobs/lifecycle.py).
+runtime-free lifecycle (jobs/lifecycle.py, jobs/export_job.py).
 
 Why one object per user and not one per job: every operation on a job is then the request plus one
 call into one object. A start creates the job, claims its idempotency key and submits it to RunPod
@@ -34,8 +34,9 @@ from durable_objects import user_db_sync
 from durable_objects.socket_object import SocketObject
 from jobs import idempotency, store, usage
 from jobs.cursor import InvalidCursor, decode_cursor, encode_cursor
+from jobs.export_job import ExportJob
 from jobs.ids import parse_ws_path
-from jobs.lifecycle import JobLifecycle, Ports, due_rule
+from jobs.lifecycle import Ports, due_rule
 from jobs.runpod import RunPodClient
 from jobs.store import JobTable
 from jobs.usage_ledger import LEDGER_NAME
@@ -86,8 +87,8 @@ class UserJobs(SocketObject):
         # other event runs in between).
         self._held: list[tuple[str, list[dict]]] | None = None
 
-    def _job(self, job_id: str) -> JobLifecycle:
-        return JobLifecycle(Ports(store=self.jobs.one(job_id), runpod=self._runpod,
+    def _job(self, job_id: str) -> ExportJob:
+        return ExportJob(Ports(store=self.jobs.one(job_id), runpod=self._runpod,
                                   broadcast=lambda messages: self._broadcast(job_id, messages),
                                   webhook=self._webhook), self.settings)
 

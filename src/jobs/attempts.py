@@ -11,7 +11,7 @@ after the GPU worker's own report that started the retry).
 Automatic retries (docs/api.md "Retries"): an error that is not the input's — the GPU worker's
 report says `retryable: true` (its internal errors), RunPod's FAILED (the handler failed without
 reporting: a crash), RunPod's TIMED_OUT before the execution timeout (the worker was lost), RunPod
-no longer knowing the job (jobs/lifecycle.py's watchdog) — runs again up to JOB_MAX_ATTEMPTS
+no longer knowing the job (jobs/export_job.py's watchdog) — runs again up to JOB_MAX_ATTEMPTS
 attempts. Input errors, deadlines (`expired`, `timed_out`) and cancels never are; a request may
 retry those.
 """

@@ -7,11 +7,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from jobs.lifecycle import (
-    JobLifecycle,
-    Ports,
-    due_rule,
-)
+from jobs.export_job import ExportJob
+from jobs.lifecycle import Ports, due_rule
 from jobs.runpod import RunPodClient
 from jobs.store import JobTable, ensure_schema
 from outbound import TransportError
@@ -53,7 +50,7 @@ class World:
         self.ports = Ports(store=self.table.one("j1"), runpod=lambda: RunPodClient(ENV.RUNPOD_ENDPOINT, KEY, transport),
                            broadcast=self.sent.extend, webhook=self._webhook, clock=lambda: self.now,
                            wall_clock=lambda: self.now / 1000)
-        self.job = JobLifecycle(self.ports, self.settings)
+        self.job = ExportJob(self.ports, self.settings)
 
     def _webhook(self, event: str, job) -> None:
         self.webhooks.append((event, job.status))
@@ -69,9 +66,9 @@ class World:
     def record(self):
         return self.ports.store.load()
 
-    def rebuilt(self) -> JobLifecycle:
+    def rebuilt(self) -> ExportJob:
         """The object evicted and built again on the same storage."""
-        return JobLifecycle(Ports(store=self._table().one("j1"), runpod=self.ports.runpod,
+        return ExportJob(Ports(store=self._table().one("j1"), runpod=self.ports.runpod,
                                   broadcast=self.sent.extend, webhook=self._webhook, clock=lambda: self.now),
                             self.settings)
 

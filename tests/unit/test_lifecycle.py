@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from lifecycle_world import SPEC, T0, World, started
 
-from jobs.lifecycle import SUBMIT_MARGIN_S, SUBMIT_MAX_ATTEMPTS, SUBMIT_WAITING_MESSAGE
+from jobs.export_job import SUBMIT_MARGIN_S, SUBMIT_MAX_ATTEMPTS, SUBMIT_WAITING_MESSAGE
 
 # -- create -------------------------------------------------------------------------------------
 
