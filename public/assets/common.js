@@ -5,12 +5,13 @@
 localStorage.removeItem("reel.queue.apiKey");
 
 /**
- * Call the API on this origin. `auth` is {bearer: token} or {apiKey: key}; `body` is sent as JSON.
+ * Call the API on this origin. `auth` is {bearer: token} or {apiKey: key}; `body` is sent as JSON;
+ * `headers` are added (e.g. an Idempotency-Key).
  * Never throws: a network failure comes back as status 0 with code "network_error", so every caller
  * shows errors the same way. → {ok, status, data, headers}
  */
-export async function request(path, { method = "GET", auth = {}, body, signal } = {}) {
-  const headers = {};
+export async function request(path, { method = "GET", auth = {}, body, signal, headers: extra = {} } = {}) {
+  const headers = { ...extra };
   if (auth.bearer) headers.Authorization = `Bearer ${auth.bearer}`;
   if (auth.apiKey) headers["X-API-Key"] = auth.apiKey;
   if (body !== undefined) headers["Content-Type"] = "application/json";

@@ -12,7 +12,9 @@ const PAGE_SIZE = 20;
 
 const $ = (id) => document.getElementById(id);
 const errorBox = $("error");
-const state = { token: null, jobs: new Map(), rows: new Map(), feeds: new Map(), cursor: null, olderLoaded: false };
+const state = {
+  token: null, jobs: new Map(), rows: new Map(), feeds: new Map(), retryKeys: new Map(), cursor: null, olderLoaded: false,
+};
 let lister = null;
 
 // --- the token -----------------------------------------------------------------------------------
@@ -60,6 +62,7 @@ function forget({ keepError = true } = {}) {
   state.feeds.clear();
   state.jobs.clear();
   state.rows.clear();
+  state.retryKeys.clear();
   Object.assign(state, { token: null, cursor: null, olderLoaded: false });
   $("jobs").replaceChildren();
   $("token-form").hidden = false;
@@ -82,20 +85,33 @@ function tokenRefused(text) {
 const rank = (status) => (TERMINAL.has(status) ? 2 : status === "processing" ? 1 : 0);
 
 /** Apply what one source said about a job. Sources race (the list, the socket, polling), so a job never
- *  goes back: a terminal state is final, the status only moves forward, progress never decreases. */
+ *  goes back: within an attempt a terminal state is final, the status only moves forward, progress never
+ *  decreases; a later attempt (a retry) starts the job over, and news of an earlier one is dropped. */
 function update(jobId, patch) {
   const old = state.jobs.get(jobId);
   const fresh = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined && v !== null));
+  const attempt = (j) => j.attempt ?? 1;
   let job;
   if (!old) job = { job_id: jobId, progress: 0, ...fresh };
-  else if (TERMINAL.has(old.status) || rank(fresh.status ?? old.status) < rank(old.status)) job = { ...fresh, ...old };
-  else job = { ...old, ...fresh };
-  job.progress = Math.max(old?.progress ?? 0, job.progress ?? 0);
+  else if (fresh.attempt !== undefined && fresh.attempt < attempt(old)) job = old;
+  else if (fresh.attempt > attempt(old)) {
+    const { type, project_id, created_at, usage, attempts } = old;
+    job = { job_id: jobId, type, project_id, created_at, usage, attempts, progress: 0, ...fresh };
+  } else if (TERMINAL.has(old.status) || rank(fresh.status ?? old.status) < rank(old.status)) {
+    // Usage is reported after the end (RunPod's webhook comes last) and only grows: take the larger.
+    job = { ...fresh, ...old };
+    if ((fresh.usage?.execution_ms ?? -1) >= (old.usage?.execution_ms ?? -1) && fresh.usage) {
+      Object.assign(job, { usage: fresh.usage, attempts: fresh.attempts ?? old.attempts });
+    }
+  } else job = { ...old, ...fresh };
+  if (old && attempt(job) === attempt(old)) job.progress = Math.max(old.progress ?? 0, job.progress ?? 0);
   state.jobs.set(jobId, job);
 
   let row = state.rows.get(jobId);
   if (!row) {
-    row = new JobRow(jobId, { cancel: () => cancel(jobId), signLink: () => signDownload(jobId) });
+    row = new JobRow(jobId, {
+      cancel: () => cancel(jobId), retry: () => retry(jobId), signLink: () => signDownload(jobId),
+    });
     state.rows.set(jobId, row);
   }
   row.show(job);
@@ -157,6 +173,35 @@ async function cancel(jobId) {
     row.problem(describe(result, "Cancel"));
     if (result.data?.code === "already_finished") lister?.now(); // it ended meanwhile: show how
   }
+}
+
+/** Run a failed, expired, timed-out or cancelled job again under its id (a new attempt). One key per
+ *  intent: a click after an answer that never came (network error, 5xx) sends the same key, so it is
+ *  replayed rather than run twice; any definite answer ends the intent. */
+async function retry(jobId) {
+  const row = state.rows.get(jobId);
+  const key = state.retryKeys.get(jobId) ?? newKey();
+  state.retryKeys.set(jobId, key);
+  row.busy(true);
+  row.problem("");
+  const result = await request(`/api/export/jobs/${encodeURIComponent(jobId)}/retry`, {
+    method: "POST", auth: { bearer: state.token }, headers: { "Idempotency-Key": key },
+  });
+  row.busy(false);
+  if (result.status !== 0 && result.status < 500) state.retryKeys.delete(jobId);
+  if (result.ok) {
+    row.linked = false;
+    update(jobId, result.data.job);
+  } else {
+    if (result.data?.job) update(jobId, result.data.job); // a 409 says what the job is now
+    row.problem(describe(result, "Retry"));
+  }
+}
+
+/** An Idempotency-Key: random, so two tabs never share one. */
+function newKey() {
+  if (crypto.randomUUID) return crypto.randomUUID(); // secure contexts (https, localhost)
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** A download URL for a completed job's output: its `output_url` answers a short-lived signed URL. */

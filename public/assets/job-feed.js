@@ -2,7 +2,9 @@
 // socket cannot be had (refused, blocked by a proxy, dropped) — the page keeps moving either way.
 import { request, describe, whileVisible } from "/assets/common.js";
 
-export const TERMINAL = new Set(["complete", "error", "cancelled"]);
+export const TERMINAL = new Set(["complete", "error", "cancelled", "expired", "timed_out"]);
+/** The ends POST /api/export/jobs/{id}/retry runs again (docs/api.md "Retries"). */
+export const RETRYABLE = new Set(["error", "cancelled", "expired", "timed_out"]);
 // Polling is the fallback only: one status read every 2 s per running job is cheap for the Worker (one
 // Durable Object read) and close enough to live for a progress bar.
 const POLL_MS = 2000;
@@ -14,15 +16,21 @@ const PING_MS = 30000;
 export function patchFromMessage(m) {
   switch (m.type) {
     case "status":
-      return { status: m.status, progress: m.progress, message: m.message, output_key: m.output_key, error: m.error };
+      return { status: m.status, progress: m.progress, message: m.message, output_key: m.output_key, error: m.error,
+        attempt: m.attempt };
     case "progress":
       return { status: "processing", progress: m.progress, message: m.message };
     case "complete":
       return { status: "complete", progress: 100, output_key: m.output_key, output_url: m.output_url };
     case "error":
-      return { status: "error", error: m.error };
+    case "expired":
+    case "timed_out":
+      return { status: m.type, error: m.error };
     case "cancelled":
       return { status: "cancelled" };
+    case "retrying": // the job runs again under its id: a new attempt starts over as pending
+      return { status: "pending", attempt: m.attempt, progress: 0,
+        message: m.error ? `Retrying after: ${m.error}` : "Retrying" };
     default:
       return null; // pong, or a message type this page does not know yet
   }

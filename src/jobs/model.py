@@ -140,7 +140,7 @@ class JobRecord:
     def status_message(self) -> dict:
         """The WebSocket message a client gets on connect."""
         return {"type": "status", "job_id": self.job_id, "status": self.status, "progress": self.progress,
-                **self._outcome_fields()}
+                "attempt": self.attempt, **self._outcome_fields()}
 
 
 def _add(a: int | None, b: int | None) -> int | None:

@@ -10,10 +10,11 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.support import screenshot
-from tests.conftest import put_object, token_headers, user_token
+from tests.conftest import put_object, token_headers, user_token, worker_env
 from tests.waiting import wait_for
 
 INPUT_KEY = "working_videos/match.mp4"
+PRICE = 0.0004  # USD per GPU-second: the usage column shows a cost
 PARAMS = {
     "overlay": {"highlight_regions": [{"start_frame": 0, "end_frame": 30, "x": 0.5, "y": 0.5,
                                        "radius_x": 0.1, "radius_y": 0.2}], "effect_type": "dim"},
@@ -37,6 +38,16 @@ def test_docs_render_offline_from_the_workers_own_assets(page, traffic, worker):
 
 # --- the export dashboard (/) ----------------------------------------------------------------------
 
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory, fake_runpod):
+    """The browser tests' Worker, with a GPU price so the dashboard has a cost to show."""
+    from tests.worker_process import worker as make_worker_process
+
+    env = worker_env(fake_runpod.url, GPU_PRICE_PER_S=str(PRICE))
+    with make_worker_process(tmp_path_factory.mktemp("dashboard"), env) as proc:
+        yield proc
+
+
 def start_export(client, fake_runpod, user: str, project_id: int = 7, export_type: str = "overlay"
                  ) -> tuple[str, dict, str]:
     """Start an export for `user` and wait until RunPod got it: (job id, the run's input, RunPod id)."""
@@ -46,6 +57,14 @@ def start_export(client, fake_runpod, user: str, project_id: int = 7, export_typ
     job_id = r.json()["job_id"]
     run, runpod_id = fake_runpod.run_for(job_id)
     return job_id, run["input"], runpod_id
+
+
+def nth_run(fake_runpod, job_id: str, n: int) -> tuple[dict, str]:
+    """The input of the job's `n`th RunPod job (its `n`th attempt) and its RunPod id, once it has arrived."""
+    wait_for(lambda: fake_runpod.runs_of(job_id) >= n, timeout=20, what=f"attempt {n} at RunPod")
+    runs = [(run, rid) for run, rid in zip(fake_runpod.runs, fake_runpod.run_ids, strict=False)
+            if run["input"]["job_id"] == job_id]
+    return runs[n - 1][0]["input"], runs[n - 1][1]
 
 
 def report(gpu_input: dict, body: dict) -> None:
@@ -237,3 +256,74 @@ def test_the_dashboard_fits_a_phone(page, client, fake_runpod, user_with_input):
     # Nothing wider than the screen: no sideways scrolling on a phone.
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     screenshot(page, "dashboard-phone", full_page=True)
+
+
+def test_a_job_retried_by_itself_then_from_the_dashboard_keeps_its_row_and_shows_its_cost(
+        page, client, fake_runpod, user_with_input):
+    user = user_with_input
+    fake_runpod.mode = "ok"
+    job_id, gpu, _ = start_export(client, fake_runpod, user)
+    open_dashboard(page, user)
+    row = job_row(page, job_id)
+    expect(row.locator(".status")).to_have_text("processing")
+    expect(row.locator(".attempt")).to_be_hidden()
+    expect(row.locator("button.retry")).to_be_hidden()
+
+    # A failure that is not the input's: the Worker retries by itself and the socket says so.
+    report(gpu, {"status": "error", "error": "internal error in the GPU worker (out of memory)", "retryable": True})
+    expect(row.locator(".attempt")).to_have_text("attempt 2")
+    expect(row.locator(".message")).to_have_text("Retrying after: internal error in the GPU worker (out of memory)")
+    second, _ = nth_run(fake_runpod, job_id, 2)
+    expect(row.locator(".status")).to_have_text("processing")
+    report(second, {"status": "progress", "progress": 35})
+    expect(row.locator("progress")).to_have_attribute("value", "35")
+
+    # The input's fault ends the job; the Retry button runs it again under the same id, with a key.
+    report(second, {"status": "error", "error": "the input is not a video"})
+    expect(row.locator(".status")).to_have_text("error")
+    expect(row.locator(".job-error")).to_have_text("Failed: the input is not a video")
+    expect(row.locator("button.cancel")).to_be_hidden()
+    with page.expect_request(re.compile(rf"/api/export/jobs/{job_id}/retry$")) as sent:
+        row.locator("button.retry").click()
+    assert re.fullmatch(r"[0-9a-f-]{32,36}", sent.value.headers["idempotency-key"])
+    expect(row.locator(".attempt")).to_have_text("attempt 3")
+    expect(row.locator(".job-error")).to_be_hidden()
+    expect(row.locator("button.retry")).to_be_hidden()
+    expect(page.locator("li.job")).to_have_count(1)  # the same row: the same job
+
+    third, third_rp = nth_run(fake_runpod, job_id, 3)
+    expect(row.locator(".status")).to_have_text("processing")
+    expect(row.locator("progress")).to_have_attribute("value", "0")  # a new attempt starts over
+    upload_output(third, b"third time lucky")
+    report(third, {"status": "complete", "output_key": third["output_key"]})
+    expect(row.locator(".status")).to_have_text("complete")
+    expect(row.locator("a.download")).to_be_visible()
+    # RunPod's webhook comes last with its times; the list (re-read) brings them to the usage column.
+    report(third, {"id": third_rp, "status": "COMPLETED", "delayTime": 2500, "executionTime": 12_400,
+                   "output": {"output_key": third["output_key"]}})
+    page.locator("#refresh").click()
+    expect(row.locator(".usage")).to_have_text(f"GPU 12.4 s · ${12.4 * PRICE:.4f} · waited 2.5 s")
+    screenshot(page, "dashboard-retried")
+    body = api_status(client, user, job_id)
+    assert [a["outcome"] for a in body["attempts"]] == ["error", "error", "complete"]
+    assert body["attempt"] == 3 and body["usage"]["execution_ms"] == 12_400
+
+
+def test_a_stale_retry_button_says_why_and_shows_the_job_as_it_is(page, client, fake_runpod, user_with_input):
+    user = user_with_input
+    fake_runpod.mode = "ok"
+    job_id, gpu, _ = start_export(client, fake_runpod, user)
+    report(gpu, {"status": "error", "error": "the input is not a video"})
+    open_dashboard(page, user)
+    row = job_row(page, job_id)
+    expect(row.locator("button.retry")).to_be_visible()
+
+    # Another tab (or the backend) retried it meanwhile: the page's button is stale.
+    r = client.post(f"/api/export/jobs/{job_id}/retry", headers=token_headers(user))
+    assert r.status_code == 202, r.text
+    row.locator("button.retry").click()
+    expect(row.locator(".job-error")).to_contain_text("not_retryable")
+    expect(row.locator(".attempt")).to_have_text("attempt 2")
+    expect(row.locator("button.retry")).to_be_hidden()
+    expect(row.locator("button.cancel")).to_be_visible()
+    assert fake_runpod.runs_of(job_id) == 2

@@ -67,7 +67,8 @@ def test_happy_path_two_sockets_see_every_update_in_order(worker, client, fake_r
     try:
         for s in (a, b):
             first = s.recv()
-            assert first == {"type": "status", "job_id": job_id, "status": "processing", "progress": 0}
+            assert first == {"type": "status", "job_id": job_id, "status": "processing", "progress": 0,
+                                 "attempt": 1}
         for p in (10, 50, 90):
             assert callback(inp["callback_url"], {"status": "progress", "progress": p, "message": f"at {p}"}).json()[
                 "received"] is True
@@ -368,7 +369,8 @@ def test_undefined_and_too_deep_messages_get_no_answer_and_the_socket_keeps_work
     s = Socket(ws_url(worker, job_id))
     try:
         current = s.recv()
-        assert current == {"type": "status", "job_id": job_id, "status": "processing", "progress": 0}
+        assert current == {"type": "status", "job_id": job_id, "status": "processing", "progress": 0,
+                                 "attempt": 1}
         s.conn.send("[" * 10_000 + "]" * 10_000)  # json.loads would raise RecursionError on it
         s.conn.send("not json")
         s.conn.send('{"type": "mystery"}')

@@ -148,7 +148,8 @@ def test_restart_mid_job(make_worker, fake_runpod, how):
         assert body["status"] == "processing" and body["progress"] == 30
         s = Socket(ws_url(w, job_id))
         try:
-            assert s.recv() == {"type": "status", "job_id": job_id, "status": "processing", "progress": 30}
+            assert s.recv() == {"type": "status", "job_id": job_id, "status": "processing", "progress": 30,
+                                "attempt": 1}
             assert urlsplit(cb).netloc == urlsplit(w.base_url).netloc
             assert callback(cb, {"status": "complete"}).status_code == 200
             assert s.recv_until("complete")[-1]["job_id"] == job_id

@@ -43,7 +43,8 @@ async def test_a_submission_goes_out_with_signed_urls_and_tells_the_sockets(worl
     assert run["input"]["output_headers"] == {"Content-Type": "video/mp4"} and "&ct=video%2Fmp4&" in run["input"]["output_url"]
     job = world.record()
     assert job.status == "processing" and job.runpod_id == runpod_id == fake.run_ids[0] and job.submit_attempts == 1
-    assert world.sent == [{"type": "status", "job_id": "j1", "status": "processing", "progress": 0}]
+    assert world.sent == [{"type": "status", "job_id": "j1", "status": "processing", "progress": 0,
+                           "attempt": 1}]
 
 
 @pytest.mark.parametrize("mode", ["unavailable", "fail", "bad_json", "down"])
