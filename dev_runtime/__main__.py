@@ -2,7 +2,8 @@
 
 Builds what the run needs (the development Pyodide bundle, python_modules/), writes `.dev.vars`
 with random local secrets the first time, starts the local RunPod-compatible endpoint unless
-RUNPOD_ENDPOINT names another one (on ${LOCAL_RUNPOD_PORT:-8788}), and serves on
+RUNPOD_ENDPOINT names another one (on ${LOCAL_RUNPOD_PORT:-8788}), allows webhook receivers on
+127.0.0.1 when WEBHOOK_HOSTS is empty (development only), and serves on
 http://127.0.0.1:${PORT:-8787} with state in ${LOCAL_STATE_DIR:-.wrangler/dev}. Ctrl-C, SIGTERM or
 SIGHUP (a closed terminal) stops every process it started; should this process die without stopping
 them (kill -9, a crash), the reaper (reaper.py) ends them.
@@ -25,6 +26,8 @@ from dev_runtime.wrangler_dev import REPO, WranglerDev
 
 # wrangler.toml's RUNPOD_ENDPOINT: "the local stand-in", on LOCAL_RUNPOD_PORT when that is set.
 LOCAL_RUNPOD = "http://127.0.0.1:8788/v2/local"
+# Where a start's webhook may go in development when WEBHOOK_HOSTS says nothing: this machine.
+DEV_WEBHOOK_HOSTS = "127.0.0.1"
 
 
 def _start_local_runpod(port: int, api_key: str, state_dir: Path) -> subprocess.Popen[bytes]:
@@ -45,6 +48,12 @@ def main() -> int:
     values = worker_values(REPO)
     # Never the key itself: the dev log shows no secret. The developer reads it from the file.
     print(f"{'created' if created else 'using'} {dev_vars.name}: the dev API key is the first of its API_KEYS")
+
+    if values.get("ENVIRONMENT") in ("development", "test") and not values.get("WEBHOOK_HOSTS"):
+        # A start may name a webhook receiver on this machine (scripts/demo runs one); http is allowed in
+        # development. Never deployed: production's WEBHOOK_HOSTS comes from its own vars.
+        values["WEBHOOK_HOSTS"] = DEV_WEBHOOK_HOSTS
+        print(f"webhooks: receivers on {DEV_WEBHOOK_HOSTS} may be named (WEBHOOK_HOSTS is empty)")
 
     state_dir = Path(os.environ.get("LOCAL_STATE_DIR", REPO / ".wrangler" / "dev"))
     gpu = None

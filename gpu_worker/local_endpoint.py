@@ -1,11 +1,17 @@
 """A local RunPod-compatible endpoint that renders with the real handler, so `scripts/dev` exports for real.
 
 It follows the cloud API (Bearer auth on every route):
-- `POST /v2/{endpoint}/run` `{"input", "webhook"?}` → `{"id", "status": "IN_QUEUE"}`; ids are random
-  (`local-<uuid4>`), so none is ever reused, across restarts included;
+- `POST /v2/{endpoint}/run` `{"input", "webhook"?, "policy"?}` → `{"id", "status": "IN_QUEUE"}`; ids are
+  random (`local-<uuid4>`), so none is ever reused, across restarts included. `policy` is RunPod's
+  (gpu_worker/local_policy.py): `executionTimeout` ms (5 s – 7 d) bounds the run, else GPU_JOB_TIMEOUT_S
+  (3600 s); `ttl` ms (10 s – 7 d) bounds the job's life from its submission: still queued then, it is
+  dropped (its status answers 404, as RunPod forgets it; no webhook); running then, it is TIMED_OUT. A
+  bad policy (not an object, not integers, out of bounds, an unknown key) → 400 `{"error"}`;
 - `GET .../status/{id}` → `{"id", "status", "delayTime"?, "executionTime"?, "output"?, "error"?}`: IN_QUEUE,
   IN_PROGRESS (with the handler's latest progress as `output`), COMPLETED (`output` = the handler's
-  result), FAILED (`error`), CANCELLED, TIMED_OUT; an unknown id → 404;
+  result), FAILED (`error`), CANCELLED, TIMED_OUT (its process group killed); an unknown id → 404.
+  As RunPod's: `delayTime` (int ms, submission → start) once it started, `executionTime` (int ms,
+  start → end) once it ended;
 - `POST .../cancel/{id}` → the status body, CANCELLED; a running job's process group (the handler
   and its ffmpeg) is killed;
 - `GET .../health` → `{"jobs": {...counts}, "workers": {"idle", "running"}}`;
@@ -13,9 +19,9 @@ It follows the cloud API (Bearer auth on every route):
 
 Like a one-GPU endpoint it runs one job at a time, in order, each in a process of its own
 (`gpu_worker.job_process`). Jobs live in SQLite under the state dir, so a restart forgets none: jobs
-still queued run after it, and a job that was running when the endpoint stopped is FAILED on the next
-start, its webhook sent then. A queued job's input (with its signed URLs) is kept only until the job
-starts; the log names jobs by id and type, never a URL.
+still queued run after it (unless their ttl ran out), and a job that was running when the endpoint
+stopped is FAILED on the next start, its webhook sent then. A queued job's input (with its signed URLs)
+is kept only until the job starts; the log names jobs by id and type, never a URL.
 
     python -m gpu_worker.local_endpoint   # 127.0.0.1:$GPU_PORT (8788), key $RUNPOD_API_KEY, state $GPU_STATE_DIR
 """
@@ -44,6 +50,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from gpu_worker.local_policy import Policy, PolicyError, expires_at, parse_policy, run_deadline
 from gpu_worker.transfer import redact
 
 log = logging.getLogger("gpu_worker.local_endpoint")
@@ -56,7 +63,8 @@ WEBHOOK_TIMEOUT_S = 10.0
 _SCHEMA = """CREATE TABLE IF NOT EXISTS jobs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, status TEXT NOT NULL, type TEXT,
     input TEXT, webhook TEXT, output TEXT, error TEXT, created REAL NOT NULL, started REAL, finished REAL,
-    webhook_due INTEGER NOT NULL DEFAULT 0)"""
+    webhook_due INTEGER NOT NULL DEFAULT 0, ttl_ms INTEGER, timeout_ms INTEGER)"""
+_ADDED_COLUMNS = ("ttl_ms INTEGER", "timeout_ms INTEGER")  # a state dir from before policies gets them
 
 
 class JobStore:
@@ -68,13 +76,27 @@ class JobStore:
         os.chmod(path, 0o600)  # queued inputs and webhooks hold signed URLs
         self.db.row_factory = sqlite3.Row
         self.db.execute(_SCHEMA)
+        have = {r["name"] for r in self.db.execute("PRAGMA table_info(jobs)")}
+        for column in _ADDED_COLUMNS:
+            if column.split()[0] not in have:
+                self.db.execute(f"ALTER TABLE jobs ADD COLUMN {column}")
 
     def close(self) -> None:
         self.db.close()
 
-    def add(self, job_id: str, kind: str | None, job_input: dict, webhook: str | None) -> None:
-        self.db.execute("INSERT INTO jobs (id, status, type, input, webhook, created) VALUES (?, 'IN_QUEUE', ?, ?, ?, ?)",
-                        (job_id, kind, json.dumps(job_input), webhook, time.time()))
+    def add(self, job_id: str, kind: str | None, job_input: dict, webhook: str | None, policy: Policy) -> None:
+        self.db.execute("INSERT INTO jobs (id, status, type, input, webhook, created, ttl_ms, timeout_ms) "
+                        "VALUES (?, 'IN_QUEUE', ?, ?, ?, ?, ?, ?)",
+                        (job_id, kind, json.dumps(job_input), webhook, time.time(), policy.ttl_ms,
+                         policy.execution_timeout_ms))
+
+    def drop_expired(self, now: float) -> list[str]:
+        """Forget the queued jobs whose ttl ran out (RunPod forgets them: 404); their ids."""
+        rows = self.db.execute("SELECT id, created, ttl_ms FROM jobs WHERE status = 'IN_QUEUE' AND ttl_ms IS NOT NULL")
+        ids = [r["id"] for r in rows if expires_at(r["created"], r["ttl_ms"]) <= now]
+        for job_id in ids:
+            self.db.execute("DELETE FROM jobs WHERE id = ? AND status = 'IN_QUEUE'", (job_id,))
+        return ids
 
     def get(self, job_id: str) -> sqlite3.Row | None:
         return self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -82,10 +104,12 @@ class JobStore:
     def next_queued(self) -> sqlite3.Row | None:
         return self.db.execute("SELECT * FROM jobs WHERE status = 'IN_QUEUE' ORDER BY seq LIMIT 1").fetchone()
 
-    def start(self, job_id: str) -> None:
-        # The input's signed URLs are not kept once the job has them.
+    def start(self, job_id: str) -> float:
+        """The job runs from now (returned). The input's signed URLs are not kept once the job has them."""
+        started = time.time()
         self.db.execute("UPDATE jobs SET status = 'IN_PROGRESS', started = ?, input = NULL WHERE id = ?",
-                        (time.time(), job_id))
+                        (started, job_id))
+        return started
 
     def progress(self, job_id: str, output: dict) -> None:
         self.db.execute("UPDATE jobs SET output = ? WHERE id = ? AND status = 'IN_PROGRESS'",
@@ -172,6 +196,11 @@ class LocalEndpoint:
             self.store.close()
             shutil.rmtree(self.work_root, ignore_errors=True)  # no job runs any more
 
+    def _drop_expired(self) -> None:
+        """Queued jobs past their ttl are forgotten before anything looks at the queue (so exactly on time)."""
+        for job_id in self.store.drop_expired(time.time()):
+            log.warning("job %s dropped: its ttl ran out while it was queued", job_id)
+
     def _spawn(self, coro) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
@@ -197,9 +226,13 @@ class LocalEndpoint:
         webhook = body.get("webhook")
         if webhook is not None and not isinstance(webhook, str):
             return JSONResponse({"error": "webhook must be a URL"}, status_code=400)
+        try:
+            policy = parse_policy(body.get("policy"))
+        except PolicyError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
         job_id = f"local-{uuid.uuid4()}"
         kind = body["input"].get("type")
-        self.store.add(job_id, kind if isinstance(kind, str) else None, body["input"], webhook)
+        self.store.add(job_id, kind if isinstance(kind, str) else None, body["input"], webhook, policy)
         log.info("job %s queued (%s)", job_id, kind if isinstance(kind, str) else "no type")
         self._wake.set()
         return JSONResponse({"id": job_id, "status": "IN_QUEUE"})
@@ -207,6 +240,7 @@ class LocalEndpoint:
     async def status(self, request: Request) -> JSONResponse:
         if not self._authorized(request):
             return self._refused()
+        self._drop_expired()
         row = self.store.get(request.path_params["job_id"])
         if row is None:
             return JSONResponse({"error": "job not found"}, status_code=404)
@@ -216,6 +250,7 @@ class LocalEndpoint:
         if not self._authorized(request):
             return self._refused()
         job_id = request.path_params["job_id"]
+        self._drop_expired()
         if self.store.get(job_id) is None:
             return JSONResponse({"error": "job not found"}, status_code=404)
         if self.store.finish(job_id, "CANCELLED"):
@@ -229,6 +264,7 @@ class LocalEndpoint:
     async def health(self, request: Request) -> JSONResponse:
         if not self._authorized(request):
             return self._refused()
+        self._drop_expired()
         counts = self.store.counts()
         busy = 1 if self.running else 0
         return JSONResponse({
@@ -248,6 +284,7 @@ class LocalEndpoint:
     # --- the worker ------------------------------------------------------------------------------
     async def _work_loop(self) -> None:
         while True:
+            self._drop_expired()
             row = self.store.next_queued()
             if row is None:
                 self._wake.clear()
@@ -264,7 +301,8 @@ class LocalEndpoint:
 
     async def _run_one(self, row: sqlite3.Row) -> None:
         job_id, job_input = row["id"], json.loads(row["input"])
-        self.store.start(job_id)
+        started = self.store.start(job_id)
+        deadline, overtime = run_deadline(row["created"], started, row["ttl_ms"], row["timeout_ms"], self.job_timeout_s)
         log.info("job %s in progress (%s)", job_id, row["type"])
         workdir = self.work_root / job_id
         workdir.mkdir(parents=True, mode=0o700)
@@ -279,7 +317,7 @@ class LocalEndpoint:
             proc.stdin.write((json.dumps({"id": job_id, "input": job_input}) + "\n").encode())
             await proc.stdin.drain()
             del job_input
-            async with asyncio.timeout(self.job_timeout_s):
+            async with asyncio.timeout(deadline - time.time()):
                 async for line in proc.stdout:
                     message = json.loads(line)
                     report = message.get("report")
@@ -289,8 +327,8 @@ class LocalEndpoint:
                         result = message["result"]
                 await proc.wait()
         except TimeoutError:  # the process is killed below, as every run's is once it ends
-            if self.store.finish(job_id, "TIMED_OUT", error=f"the job ran over {self.job_timeout_s:.0f} s"):
-                log.warning("job %s timed out", job_id)
+            if self.store.finish(job_id, "TIMED_OUT", error=overtime):
+                log.warning("job %s timed out: %s", job_id, overtime)
         finally:
             self._kill(proc)
             await proc.wait()

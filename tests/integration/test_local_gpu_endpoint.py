@@ -1,5 +1,6 @@
 """The local RunPod-compatible endpoint (gpu_worker/local_endpoint.py): the cloud API's shapes, one job at a
-time with the real handler, cancel, restarts, and an export through the Worker that really renders."""
+time with the real handler, cancel, restarts, RunPod's `policy` (execution timeout, ttl, refusals), and an
+export through the Worker that really renders."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -84,10 +86,12 @@ def job_input(storage, name="in.mp4", job_id=None, kind="overlay", params=None):
             "output_headers": {"Content-Type": "video/mp4"}, "callback_url": storage.url(f"/callback/{job_id}?{SECRET}")}
 
 
-def submit(url, storage, webhook=True, **kw) -> str:
+def submit(url, storage, webhook=True, policy=None, **kw) -> str:
     body = {"input": job_input(storage, **kw)}
     if webhook:
         body["webhook"] = storage.url(f"/webhook?{SECRET}")
+    if policy is not None:
+        body["policy"] = policy
     r = httpx.post(f"{url}/run", json=body, headers=AUTH)
     assert r.status_code == 200 and set(r.json()) == {"id", "status"} and r.json()["status"] == "IN_QUEUE", r.text
     return r.json()["id"]
@@ -97,6 +101,15 @@ def status(url, runpod_id) -> dict:
     r = httpx.get(f"{url}/status/{runpod_id}", headers=AUTH)
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def status_code(url, runpod_id) -> int:
+    return httpx.get(f"{url}/status/{runpod_id}", headers=AUTH).status_code
+
+
+def reports_of(storage, job_id: str) -> list[dict]:
+    """What the handler of that job reported to its callback URL."""
+    return [c["body"] for c in storage.callbacks if c["path"].startswith(f"/callback/{job_id}")]
 
 
 def webhooks(storage, runpod_id) -> list[dict]:
@@ -188,6 +201,68 @@ def test_one_job_at_a_time_and_cancel_stops_ffmpeg(tmp_path, storage):
         for job_id in ("cancel1", "cancel2", "cancel3"):
             assert not any(c["body"].get("status") == "complete" for c in storage.callbacks
                            if c["path"].startswith(f"/callback/{job_id}"))
+
+
+def test_bad_policies_are_refused_400_and_queue_nothing(tmp_path, storage):
+    week = 7 * 24 * 3600 * 1000
+    bad = ["x", [], 5000, {"executionTimeout": 4999}, {"executionTimeout": week + 1}, {"ttl": 9999},
+           {"ttl": week + 1}, {"executionTimeout": 5000.0}, {"executionTimeout": "5000"}, {"ttl": True},
+           {"ttl": 60_000, "timeout": 5000}, {"lowPriority": "yes"}]
+    with endpoint_in_thread(tmp_path / "state", FAST) as (url, endpoint):
+        for policy in bad:
+            r = httpx.post(f"{url}/run", json={"input": job_input(storage), "policy": policy}, headers=AUTH)
+            assert r.status_code == 400 and "policy" in r.json()["error"], (policy, r.text)
+        assert endpoint.store.counts() == {}  # nothing was queued
+        # RunPod's bounds themselves, nulls and lowPriority are accepted.
+        for policy in ({"executionTimeout": 5000, "ttl": 10_000}, {"executionTimeout": week, "ttl": week},
+                       {"ttl": None, "executionTimeout": None, "lowPriority": True}, {}):
+            runpod_id = submit(url, storage, name="missing.mp4", policy=policy)
+            httpx.post(f"{url}/cancel/{runpod_id}", headers=AUTH)
+
+
+def test_execution_timeout_kills_a_long_job_timed_out(tmp_path, storage):
+    storage.objects["/in.mp4"] = open(make_clip(tmp_path / "in.mp4", seconds=20), "rb").read()
+    with endpoint_in_thread(tmp_path / "state", SLOW) as (url, endpoint):
+        runpod_id = submit(url, storage, job_id="exec1", policy={"executionTimeout": 5000})
+        pids = wait_for(lambda: ffmpeg_of("exec1"), 30, what="the job's ffmpeg")
+        ended = wait_for(lambda: (s := status(url, runpod_id))["status"] not in ("IN_QUEUE", "IN_PROGRESS") and s,
+                         30, "the job to end")
+        assert ended["status"] == "TIMED_OUT" and "execution timeout (5 s)" in ended["error"], ended
+        assert isinstance(ended["delayTime"], int) and isinstance(ended["executionTime"], int)
+        assert 5000 <= ended["executionTime"] < 6500, ended  # killed at its timeout, not at the render's end
+        wait_for(lambda: not ffmpeg_of("exec1") and not any(Path(f"/proc/{p}").exists() for p in pids), 10,
+                 "the timed-out job's ffmpeg to end")
+        wait_for(lambda: not (endpoint.work_root / runpod_id).exists(), 10, "its files to be removed")
+        storage.wait_for(lambda s: webhooks(s, runpod_id))
+        assert webhooks(storage, runpod_id) == [ended]
+        assert not any(b["status"] == "complete" for b in reports_of(storage, "exec1"))
+
+
+def test_ttl_drops_a_queued_job_and_times_out_a_running_one(tmp_path, storage):
+    storage.objects["/in.mp4"] = open(make_clip(tmp_path / "in.mp4", seconds=20), "rb").read()
+    storage.objects["/short.mp4"] = open(make_clip(tmp_path / "short.mp4", seconds=1), "rb").read()
+    with endpoint_in_thread(tmp_path / "state", SLOW) as (url, _):
+        # The one worker is busy with a long render that may live 16 s from its submission ...
+        t0 = time.monotonic()
+        running = submit(url, storage, job_id="ttl1", policy={"ttl": 16_000})
+        wait_for(lambda: ffmpeg_of("ttl1"), 30, what="the first job's ffmpeg")
+        # ... so a job that may live 10 s waits, then is forgotten as RunPod forgets it: 404, no webhook.
+        queued = submit(url, storage, name="short.mp4", job_id="ttl2", policy={"ttl": 10_000})
+        assert time.monotonic() - t0 < 5, "the first job took too long to start for this test's timing"
+        assert status(url, queued) == {"id": queued, "status": "IN_QUEUE"}
+        wait_for(lambda: status_code(url, queued) == 404, 20, "the queued job to be dropped")
+        assert httpx.post(f"{url}/cancel/{queued}", headers=AUTH).status_code == 404
+        # The running one ends TIMED_OUT at its ttl, with RunPod's times adding up to it.
+        ended = wait_for(lambda: (s := status(url, running))["status"] != "IN_PROGRESS" and s, 20, "the first job to end")
+        assert ended["status"] == "TIMED_OUT" and "ttl (16 s" in ended["error"], ended
+        assert abs(ended["delayTime"] + ended["executionTime"] - 16_000) < 1000, ended
+        wait_for(lambda: not ffmpeg_of("ttl1"), 10, "its ffmpeg to end")
+        storage.wait_for(lambda s: webhooks(s, running))
+        assert webhooks(storage, running) == [ended]
+        health = httpx.get(f"{url}/health", headers=AUTH).json()
+        assert health["jobs"]["inQueue"] == 0 and health["workers"]["running"] == 0
+        # The dropped job never ran: its handler never reported and no webhook named it.
+        assert reports_of(storage, "ttl2") == [] and webhooks(storage, queued) == []
 
 
 def test_restart_fails_the_running_job_runs_the_queued_and_never_reuses_ids(tmp_path, storage):
