@@ -98,6 +98,16 @@ def new_user(client, user: str) -> str:
     return user
 
 
+def running_on_dashboard(page, client, fake_runpod, user: str):
+    """A job RunPod took, open on the dashboard and shown processing: (job id, its GPU input, RunPod id, row)."""
+    fake_runpod.mode = "ok"
+    job_id, gpu, runpod_id = start_export(client, fake_runpod, user)
+    open_dashboard(page, user)
+    row = job_row(page, job_id)
+    expect(row.locator(".status")).to_have_text("processing")
+    return job_id, gpu, runpod_id, row
+
+
 @pytest.fixture
 def user_with_input(client, request) -> str:
     return new_user(client, "b-" + re.sub(r"[^A-Za-z0-9_-]", "", request.node.name)[:40])
@@ -180,11 +190,7 @@ def test_dashboard_polls_when_the_websocket_is_dropped(page, traffic, client, fa
 
 def test_cancel_from_the_dashboard(page, client, fake_runpod, user_with_input):
     user = user_with_input
-    fake_runpod.mode = "ok"
-    job_id, _, runpod_id = start_export(client, fake_runpod, user)
-    open_dashboard(page, user)
-    row = job_row(page, job_id)
-    expect(row.locator(".status")).to_have_text("processing")
+    job_id, _, runpod_id, row = running_on_dashboard(page, client, fake_runpod, user)
 
     # The page asks first: saying no leaves the job running.
     page.once("dialog", lambda dialog: dialog.dismiss())
@@ -261,11 +267,7 @@ def test_the_dashboard_fits_a_phone(page, client, fake_runpod, user_with_input):
 def test_a_job_retried_by_itself_then_from_the_dashboard_keeps_its_row_and_shows_its_cost(
         page, client, fake_runpod, user_with_input):
     user = user_with_input
-    fake_runpod.mode = "ok"
-    job_id, gpu, _ = start_export(client, fake_runpod, user)
-    open_dashboard(page, user)
-    row = job_row(page, job_id)
-    expect(row.locator(".status")).to_have_text("processing")
+    job_id, gpu, _, row = running_on_dashboard(page, client, fake_runpod, user)
     expect(row.locator(".attempt")).to_be_hidden()
     expect(row.locator("button.retry")).to_be_hidden()
 
