@@ -90,7 +90,8 @@ class UserJobs(SocketObject):
     def _job(self, job_id: str) -> ExportJob:
         return ExportJob(Ports(store=self.jobs.one(job_id), runpod=self._runpod,
                                   broadcast=lambda messages: self._broadcast(job_id, messages),
-                                  webhook=self._webhook), self.settings)
+                                  webhook=self._webhook, stale_progress=self.webhooks.outbox.supersede_progress),
+                         self.settings)
 
     def _webhook(self, event: str, job) -> None:
         self.webhooks.emit(event, job.job_id, job.webhook_url, json.dumps({"event": event, **job.status_body()}))
@@ -215,7 +216,7 @@ class UserJobs(SocketObject):
         An alarm set earlier than needed stands: every callback moves its job's watchdog later, and
         re-setting the alarm each time would be a storage call per callback; an early alarm finds
         nothing due and sets the right time itself (`alarm`, which starts by forgetting the spent one)."""
-        due = [d for d in (self.jobs.earliest_due(), self.db_sync.due_ms(), self.webhooks.next_due_ms())
+        due = [d for d in (self.jobs.earliest_due(), self.db_sync.due_ms(), self.webhooks.outbox.earliest_due())
                if d is not None]
         if not due:
             await self.alarm_time.set(None)

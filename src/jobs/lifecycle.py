@@ -49,6 +49,8 @@ class Ports:
     runpod: Callable[[], RunPodClient]  # made per call: a missing secret fails that step, not the object
     broadcast: Callable[[list[dict]], None]  # to the job's WebSockets
     webhook: Callable[[str, JobRecord], None]  # an event for the job's webhook, stored in the outbox (no I/O)
+    # A newer state the job's webhook is not told of: its waiting progress deliveries are stale (no I/O).
+    stale_progress: Callable[[str], None]
     clock: Callable[[], int] = now_ms  # epoch ms, what records are stamped with
     wall_clock: Callable[[], float] = time.time  # epoch s, what URLs are signed with
 
@@ -165,7 +167,11 @@ class JobLifecycle:
             job.db_pending = 1
         self.store.save(job)
         event = webhook_event(job, outcome)
-        if event is not None and job.webhook_url and event in job.webhook_events.split(","):
-            self.ports.webhook(event, job)  # in the same step as the save: both or neither survive a crash
+        if event is not None and job.webhook_url:
+            wanted = job.webhook_events.split(",")
+            if event in wanted:  # in the same step as the save: both or neither survive a crash
+                self.ports.webhook(event, job)  # which also makes the job's waiting progress stale
+            elif event != "progress" and "progress" in wanted:
+                self.ports.stale_progress(job.job_id)  # a 99 % must not arrive after the job completed
         if outcome.messages:
             self.ports.broadcast(outcome.messages)

@@ -31,11 +31,10 @@ class Dispatch:
         """Store a delivery of `event` (its body as the receiver gets it); the alarm sends it."""
         self.outbox.add(self.new_id(), job_id, event, url, body, self.clock())
 
-    def next_due_ms(self) -> int | None:
-        return self.outbox.earliest_due()
-
     async def send_due(self) -> None:
-        due = self.outbox.due(self.clock(), SEND_BATCH)
+        now = self.clock()
+        self.outbox.drop_lost(now)
+        due = self.outbox.due(now, SEND_BATCH)
         await asyncio.gather(*(self._send(delivery) for delivery in due))
 
     async def _send(self, delivery: Delivery) -> None:

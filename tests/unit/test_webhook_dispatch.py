@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from outbound import HttpResponse, TransportError
 from settings import MissingSecret
@@ -76,3 +77,38 @@ def test_no_signing_key_is_an_attempt_that_failed_and_says_why():
     asyncio.run(d.send_due())
     assert receiver.calls == []
     assert d.outbox.of_job("j1")[0]["attempts"][0]["error"] == "secret WEBHOOK_SECRET is not set"
+
+
+def test_a_progress_out_when_the_job_moves_on_is_not_retried_after_the_newer_event():
+    d = dispatch(Receiver())
+    sent: list[str] = []
+
+    async def receiver(method, url, *, content=None, **_):
+        sent.append(json.loads(content)["event"])
+        if len(sent) == 1:  # while the progress is out, the job is retried (a callback into the object)
+            d.emit("retrying", "j1", url, '{"event":"retrying"}')
+        return HttpResponse(503 if len(sent) == 1 else 200, b"")
+
+    d.transport = receiver
+    d.emit("progress", "j1", "https://r.test/h", '{"event":"progress"}')
+    for t in range(0, 10**7, 10**5):  # the alarm, over the whole schedule
+        d.clock = lambda t=t: T0 + t
+        asyncio.run(d.send_due())
+    assert sent == ["progress", "retrying"]  # the failed progress was superseded, not sent again
+    assert [x["state"] for x in d.outbox.of_job("j1")] == ["superseded", "delivered"]
+
+
+def test_a_lost_progress_attempt_with_a_newer_one_waiting_wakes_the_alarm_once_not_in_a_loop():
+    receiver = Receiver(*[HttpResponse(200, b"")] * 5)
+    d = dispatch(receiver)
+    d.emit("progress", "j1", "https://r.test/h", '{"progress":1}')
+    d.outbox.begin("msg_0", T0, timeout_s=10)  # the process died with this attempt out
+    d.emit("progress", "j1", "https://r.test/h", '{"progress":2}')
+    alarms, now = [], T0
+    while (due := d.outbox.earliest_due()) is not None and len(alarms) < 20:  # the object's alarm, as it sets it
+        now = max(now, due)
+        alarms.append(now - T0)
+        d.clock = lambda now=now: now
+        asyncio.run(d.send_due())
+    assert alarms == [15_000]  # at the lost attempt's deadline: it is dropped and the newer one sent
+    assert [c["content"] for c in receiver.calls] == ['{"progress":2}']
