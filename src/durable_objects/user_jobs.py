@@ -43,7 +43,7 @@ from jobs.usage_ledger import LEDGER_NAME
 from outbound import first_line
 from refusals import refusal, refused
 from settings import Settings
-from webhooks import outbox, signing
+from webhooks import outbox, policy, signing
 from webhooks.dispatch import Dispatch
 from worker_errors import json_error, refusal_error
 
@@ -81,7 +81,9 @@ class UserJobs(SocketObject):
         self.alarm_time = AlarmTime(ctx.storage)
         self._runpod = lambda: RunPodClient(settings.runpod_endpoint, settings.secret("RUNPOD_API_KEY"), http_request)
         self.webhooks = Dispatch(outbox.Outbox(sql), http_request, lambda: signing.key_of(settings.secret("WEBHOOK_SECRET")),
-                                 settings.webhook_schedule_s or ())
+                                 settings.webhook_schedule_s or (), lambda url: policy.check_url(
+                                     url, hosts=settings.webhook_hosts, default_url=settings.webhook_url,
+                                     development=settings.development))
         # Messages of a call wait until its alarm is set: a socket never hears of a change whose
         # follow-ups a crash could still strand (storage and setAlarm do not open the input gate, so no
         # other event runs in between).
@@ -181,8 +183,10 @@ class UserJobs(SocketObject):
         return json.dumps({"deliveries": self.webhooks.outbox.of_job(job_id)}, separators=(",", ":"))
 
     async def redeliver(self, job_id: str, delivery_id: str) -> dict:
-        state = "missing" if self.jobs.load(job_id) is None else self.webhooks.outbox.redeliver(
-            job_id, delivery_id, now_ms())
+        try:
+            state = "missing" if self.jobs.load(job_id) is None else self.webhooks.redeliver(job_id, delivery_id)
+        except policy.WebhookRefused as exc:  # the deployment's rules changed since the job was started
+            return refusal("webhook_not_allowed", str(exc))
         if state == "missing":
             return refusal("not_found", "No such delivery of this job")
         if state == "in_flight":

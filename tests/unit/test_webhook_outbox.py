@@ -10,6 +10,7 @@ from webhooks.outbox import DELIVERED, FAILED, PENDING, SUPERSEDED, Outbox, ensu
 
 T0 = 1_800_000_000_000
 SCHEDULE = (1, 2)  # three attempts in all
+DEFAULT_URL = "https://default.example.net:8443/hook"
 
 
 def outbox() -> Outbox:
@@ -147,10 +148,14 @@ def test_a_redelivery_sends_again_with_a_fresh_schedule_and_the_same_id():
     ("https://evil.test\\.api.example.org/x", False),  # fetch reads the backslash as a slash: evil.test
     ("https://evil.test\t.api.example.org/x", False), ("https://ëvil.api.example.org/x", False),
     ("https://[::1]/x", False), ("https://a_b.api.example.org/x", False),
+    ("https://hooks.example.com:443/x", True), ("https://hooks.example.com:8443/x", False),  # https's port only
+    ("https://hooks.example.com:22/x", False),
+    ("https://default.example.net:8443/hook", True),  # WEBHOOK_URL itself, port and all: the deployment's choice
+    ("https://default.example.net:8443/other", False),
 ])
 def test_urls_a_delivery_may_go_to(url, ok):
     check = lambda: policy.check_url(url, hosts=policy.parse_hosts("hooks.example.com, *.example.org"),  # noqa: E731
-                                     default_url="https://default.example.net/hook", development=False)
+                                     default_url=DEFAULT_URL, development=False)
     if ok:
         assert check() == url
     else:
@@ -160,6 +165,7 @@ def test_urls_a_delivery_may_go_to(url, ok):
 
 def test_development_also_allows_http_and_no_hosts_means_no_caller_chosen_url():
     assert policy.check_url("http://127.0.0.1:9/h", hosts=("127.0.0.1",), default_url="", development=True)
+    assert policy.check_url("https://r.test:8443/h", hosts=("r.test",), default_url="", development=True)
     with pytest.raises(policy.WebhookRefused):
         policy.check_url("https://anything.test/h", hosts=(), default_url="", development=False)
 
