@@ -87,7 +87,7 @@ class JobLifecycle:
                         project_id=int(spec["project_id"]), input_key=spec["input_key"],
                         output_key=output_key_for(spec["type"], spec["job_id"]), params_json=json.dumps(spec["params"]),
                         base_url=spec["base_url"], created_ms=t, updated_ms=t, last_signal_ms=t,
-                        next_submit_ms=t, db_pending=1, webhook_url=spec.get("webhook_url"),
+                        next_submit_ms=t, db_pending=1, ledger_pending=1, webhook_url=spec.get("webhook_url"),
                         webhook_events=",".join(spec.get("webhook_events") or ()),
                         queue_ttl_s=spec.get("queue_ttl_s") or self.settings.queue_ttl_s,
                         execution_timeout_s=spec.get("execution_timeout_s") or self.settings.execution_timeout_s)
@@ -136,7 +136,7 @@ class JobLifecycle:
                            details=[{"loc": loc, "msg": str(exc), "type": "value_error"}])
         if attempt != job.attempt:  # a late report of an earlier attempt: only its usage counts
             if attempts.record_late_usage(job, attempt, update, self.settings.gpu_price_per_s):
-                job.db_pending = 1
+                job.owe_records()
                 self.store.save(job)
             return {"received": True, "status": job.status, "progress": job.progress, "ignored": "earlier_attempt"}
         outcome = self._apply(job, update)
@@ -155,7 +155,7 @@ class JobLifecycle:
         if update.kind == "timed_out" and not job.terminal:
             update = attempts.interpret_timeout(job, update, t, self.limits)
         if usage.record(job, update, self.settings.gpu_price_per_s) and job.terminal:
-            job.db_pending = 1  # the final usage reaches the user's records and the usage ledger
+            job.owe_records()  # the final usage reaches the user's records and the usage ledger
         outcome = apply(job, update, t)
         if outcome.new_status and attempts.retries_automatically(job, update.retryable, self.settings.max_attempts):
             return attempts.begin_next(job, t, failure=job.error)
@@ -164,7 +164,7 @@ class JobLifecycle:
     def save_change(self, job: JobRecord, outcome: Outcome) -> None:
         """Store a change (a job that just ended owes the user's database its record) and tell the sockets."""
         if outcome.new_status and job.terminal:
-            job.db_pending = 1
+            job.owe_records()
         self.store.save(job)
         event = webhook_event(job, outcome)
         if event is not None and job.webhook_url:
