@@ -18,6 +18,7 @@ HTTP: dict[str, tuple[int, str]] = {
     "not_retryable": (409, "Only a job that ended error, timed_out, cancelled or expired can be retried"),
     "too_many_attempts": (409, "The job has had as many attempts as a job may have"),
     "idempotency_key_reused": (409, "This Idempotency-Key was already used with a different request"),
+    "webhook_not_allowed": (400, "The webhook URL is not one the deployment allows"),
     "delivery_in_flight": (409, "An attempt of this delivery is being sent right now; ask again once it is answered"),
     # the encode queue
     "no_jobs": (404, "No jobs available"),

@@ -128,6 +128,11 @@ class Settings:
             _secrets={name: var(name) for name in SECRET_NAMES},
         )
 
+    @property
+    def development(self) -> bool:
+        """A development or test deployment, where webhook receivers run locally (http, any port)."""
+        return self.environment in ("development", "test")
+
     def secret(self, name: str) -> str:
         """The secret's value; raises MissingSecret when it is unset or empty."""
         value = self._secrets.get(name, "")

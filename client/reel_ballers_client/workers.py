@@ -7,7 +7,8 @@
             print(event)   # {"type": "progress", "progress": 40, ...} ... {"type": "complete", ...}
 
 It acts for one user with a server API key (`X-API-Key` + `X-User-Id`). `transport` is httpx's
-seam: tests and callers may pass any `httpx.AsyncBaseTransport`.
+seam: tests and callers may pass any `httpx.AsyncBaseTransport` (used for the API and the storage
+URLs alike; the storage URLs never get the API key).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote
 
@@ -25,6 +25,7 @@ import websockets
 from websockets.exceptions import InvalidStatus, WebSocketException
 
 from reel_ballers_client.errors import NotFound, TransportError, raise_for_answer
+from reel_ballers_client.streams import UploadData, copy, save, upload_body
 
 # A job's terminal statuses, which are also the types of the WebSocket messages that end a job.
 TERMINAL_STATUSES = frozenset({"complete", "error", "cancelled", "expired", "timed_out"})
@@ -39,6 +40,7 @@ class WorkersClient:
         # Where WebSockets go: the API's own host unless told otherwise (e.g. behind a proxy).
         self.ws_base_url = (ws_base_url or self.base_url).rstrip("/").replace("https://", "wss://", 1).replace(
             "http://", "ws://", 1)
+        self._transport = transport  # also the storage URLs' (without the API key's headers)
         self._http = httpx.AsyncClient(base_url=self.base_url, headers=self._auth, timeout=timeout_s,
                                        transport=transport)
 
@@ -92,22 +94,26 @@ class WorkersClient:
         return await self._call("POST", f"/api/export/jobs/{quote(job_id, safe='')}/retry", headers=headers)
 
     # -- storage: what a backend does around a job ----------------------------------------------
-    async def upload(self, key: str, data: bytes | BinaryIO, content_type: str, *, expires_in: int = 3600,
-                     chunk_bytes: int = 1 << 20) -> str:
-        """Store `data` at the user's relative `key` through an upload URL; the key. `data` is bytes or a
-        file opened in binary mode, streamed from where it stands with its length (storage wants a
-        Content-Length: R2 takes no chunked upload). The URL's errors are typed like the API's (e.g.
-        `InvalidRequest` with code `content_type_not_allowed`)."""
+    async def upload(self, key: str, data: UploadData, content_type: str, *, content_length: int | None = None,
+                     expires_in: int = 3600, chunk_bytes: int = 1 << 20) -> str:
+        """Store `data` at the user's relative `key` through an upload URL; the key.
+
+        `data` is bytes; a file opened in binary mode (a disk file, `io.BytesIO`, a pipe, a socket's
+        file), read from where it stands to its end; or an iterator or async iterator of bytes. It is
+        streamed in `chunk_bytes` pieces. Storage takes no chunked upload, so it goes out with its length:
+        `content_length` when given (the data must be exactly that long, else ValueError), or the length
+        of bytes or a seekable file. **When the length is unknown** (a pipe or an iterator without
+        `content_length`), the data is first read to its end into a spooled temporary file (in memory up
+        to 8 MiB, then on disk) to learn it, then sent from there: pass `content_length` to stream it
+        straight through. The URL's errors are typed like the API's (e.g. `InvalidRequest` with code
+        `content_type_not_allowed`)."""
         grant = await self._call("POST", "/api/storage/upload-url",
                                  json={"key": key, "content_type": content_type, "expires_in": expires_in})
         headers = dict(grant.get("headers") or {})
-        if isinstance(data, bytes | bytearray | memoryview):
-            content: Any = bytes(data)
-        else:
-            headers["Content-Length"] = str(os.fstat(data.fileno()).st_size - data.tell())
-            content = _chunks(data, chunk_bytes)
+        content, length = await upload_body(data, content_length, chunk_bytes)
+        headers["Content-Length"] = str(length)
         try:
-            async with httpx.AsyncClient(timeout=self._http.timeout) as raw:  # no API key to a storage URL
+            async with self._storage_client() as raw:
                 response = await raw.put(grant["url"], content=content, headers=headers)
         except httpx.TransportError as exc:
             raise TransportError(f"PUT {key}: {type(exc).__name__}") from exc
@@ -120,29 +126,26 @@ class WorkersClient:
                                  params={"key": key, "expires_in": expires_in}))["url"]
 
     async def download(self, key: str, dest: str | os.PathLike[str] | BinaryIO, *, chunk_bytes: int = 1 << 20) -> int:
-        """Stream the user's `key` into `dest` (a path, written whole or not at all, or a binary file);
-        the number of bytes. A missing object is `NotFound`."""
+        """Stream the user's `key` into `dest`; the number of bytes. A missing object is `NotFound`.
+
+        `dest` is a binary file, or a path: written whole or not at all, through a temporary file of
+        this download's own next to it (`<name>.<random>.part`), renamed over the path once complete,
+        so two downloads to one path never mix their bytes (the last to finish wins)."""
         url = await self.download_url(key)
         try:
-            async with httpx.AsyncClient(timeout=self._http.timeout) as raw, raw.stream("GET", url) as response:
+            async with self._storage_client() as raw, raw.stream("GET", url) as response:
                 if not response.is_success:
                     await response.aread()
                     raise_for_answer(response)
                 if hasattr(dest, "write"):
-                    return await _copy(response, dest, chunk_bytes)
-                path = Path(dest)
-                partial = path.with_name(path.name + ".part")
-                try:
-                    out = await asyncio.to_thread(open, partial, "wb")
-                    with out:
-                        size = await _copy(response, out, chunk_bytes)
-                    partial.replace(path)  # whole or not at all
-                except BaseException:
-                    partial.unlink(missing_ok=True)
-                    raise
-                return size
+                    return await copy(response, dest, chunk_bytes)
+                return await save(response, dest, chunk_bytes)
         except httpx.TransportError as exc:
             raise TransportError(f"GET {key}: {type(exc).__name__}") from exc
+
+    def _storage_client(self) -> httpx.AsyncClient:
+        """For storage URLs: the API key is never sent to them."""
+        return httpx.AsyncClient(timeout=self._http.timeout, transport=self._transport)
 
     async def usage(self, *, since: str | None = None, until: str | None = None) -> dict[str, Any]:
         """This user's GPU usage over the jobs created in [since, until) (ISO 8601; default the last 30
@@ -226,19 +229,6 @@ class WorkersClient:
             raise TransportError(f"{method} {path}: {type(exc).__name__}") from exc
         raise_for_answer(response)
         return response.json()
-
-
-async def _chunks(source: BinaryIO, chunk_bytes: int) -> AsyncIterator[bytes]:
-    while chunk := await asyncio.to_thread(source.read, chunk_bytes):  # never block the event loop on disk
-        yield chunk
-
-
-async def _copy(response: httpx.Response, out: BinaryIO, chunk_bytes: int) -> int:
-    size = 0
-    async for chunk in response.aiter_bytes(chunk_bytes):
-        await asyncio.to_thread(out.write, chunk)  # never block the event loop on disk
-        size += len(chunk)
-    return size
 
 
 def _is_terminal(event: dict[str, Any]) -> bool:

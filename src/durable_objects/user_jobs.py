@@ -43,7 +43,7 @@ from jobs.usage_ledger import LEDGER_NAME
 from outbound import first_line
 from refusals import refusal, refused
 from settings import Settings
-from webhooks import outbox, signing
+from webhooks import outbox, policy, signing
 from webhooks.dispatch import Dispatch
 from worker_errors import json_error, refusal_error
 
@@ -81,7 +81,9 @@ class UserJobs(SocketObject):
         self.alarm_time = AlarmTime(ctx.storage)
         self._runpod = lambda: RunPodClient(settings.runpod_endpoint, settings.secret("RUNPOD_API_KEY"), http_request)
         self.webhooks = Dispatch(outbox.Outbox(sql), http_request, lambda: signing.key_of(settings.secret("WEBHOOK_SECRET")),
-                                 settings.webhook_schedule_s or ())
+                                 settings.webhook_schedule_s or (), lambda url: policy.check_url(
+                                     url, hosts=settings.webhook_hosts, default_url=settings.webhook_url,
+                                     development=settings.development))
         # Messages of a call wait until its alarm is set: a socket never hears of a change whose
         # follow-ups a crash could still strand (storage and setAlarm do not open the input gate, so no
         # other event runs in between).
@@ -90,7 +92,8 @@ class UserJobs(SocketObject):
     def _job(self, job_id: str) -> ExportJob:
         return ExportJob(Ports(store=self.jobs.one(job_id), runpod=self._runpod,
                                   broadcast=lambda messages: self._broadcast(job_id, messages),
-                                  webhook=self._webhook), self.settings)
+                                  webhook=self._webhook, stale_progress=self.webhooks.outbox.supersede_progress),
+                         self.settings)
 
     def _webhook(self, event: str, job) -> None:
         self.webhooks.emit(event, job.job_id, job.webhook_url, json.dumps({"event": event, **job.status_body()}))
@@ -180,8 +183,10 @@ class UserJobs(SocketObject):
         return json.dumps({"deliveries": self.webhooks.outbox.of_job(job_id)}, separators=(",", ":"))
 
     async def redeliver(self, job_id: str, delivery_id: str) -> dict:
-        state = "missing" if self.jobs.load(job_id) is None else self.webhooks.outbox.redeliver(
-            job_id, delivery_id, now_ms())
+        try:
+            state = "missing" if self.jobs.load(job_id) is None else self.webhooks.redeliver(job_id, delivery_id)
+        except policy.WebhookRefused as exc:  # the deployment's rules changed since the job was started
+            return refusal("webhook_not_allowed", str(exc))
         if state == "missing":
             return refusal("not_found", "No such delivery of this job")
         if state == "in_flight":
@@ -215,7 +220,7 @@ class UserJobs(SocketObject):
         An alarm set earlier than needed stands: every callback moves its job's watchdog later, and
         re-setting the alarm each time would be a storage call per callback; an early alarm finds
         nothing due and sets the right time itself (`alarm`, which starts by forgetting the spent one)."""
-        due = [d for d in (self.jobs.earliest_due(), self.db_sync.due_ms(), self.webhooks.next_due_ms())
+        due = [d for d in (self.jobs.earliest_due(), self.db_sync.due_ms(), self.webhooks.outbox.earliest_due())
                if d is not None]
         if not due:
             await self.alarm_time.set(None)

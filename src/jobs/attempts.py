@@ -80,7 +80,7 @@ def begin_next(job: JobRecord, now_ms: int, *, failure: str | None = None) -> Ou
     job.runpod_id = job.started_ms = job.completed_ms = job.running_ms = None
     job.queue_ms = job.execution_ms = job.cost_micro_usd = None
     job.submit_attempts, job.submit_waiting, job.next_submit_ms = 0, 0, now_ms + delay_ms
-    job.db_pending = 1
+    job.owe_records()
     message = {"type": "retrying", "job_id": job.job_id, "attempt": job.attempt}
     if failure:
         message["error"] = failure

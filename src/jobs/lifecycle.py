@@ -49,6 +49,8 @@ class Ports:
     runpod: Callable[[], RunPodClient]  # made per call: a missing secret fails that step, not the object
     broadcast: Callable[[list[dict]], None]  # to the job's WebSockets
     webhook: Callable[[str, JobRecord], None]  # an event for the job's webhook, stored in the outbox (no I/O)
+    # A newer state the job's webhook is not told of: its waiting progress deliveries are stale (no I/O).
+    stale_progress: Callable[[str], None]
     clock: Callable[[], int] = now_ms  # epoch ms, what records are stamped with
     wall_clock: Callable[[], float] = time.time  # epoch s, what URLs are signed with
 
@@ -85,7 +87,7 @@ class JobLifecycle:
                         project_id=int(spec["project_id"]), input_key=spec["input_key"],
                         output_key=output_key_for(spec["type"], spec["job_id"]), params_json=json.dumps(spec["params"]),
                         base_url=spec["base_url"], created_ms=t, updated_ms=t, last_signal_ms=t,
-                        next_submit_ms=t, db_pending=1, webhook_url=spec.get("webhook_url"),
+                        next_submit_ms=t, db_pending=1, ledger_pending=1, webhook_url=spec.get("webhook_url"),
                         webhook_events=",".join(spec.get("webhook_events") or ()),
                         queue_ttl_s=spec.get("queue_ttl_s") or self.settings.queue_ttl_s,
                         execution_timeout_s=spec.get("execution_timeout_s") or self.settings.execution_timeout_s)
@@ -134,7 +136,7 @@ class JobLifecycle:
                            details=[{"loc": loc, "msg": str(exc), "type": "value_error"}])
         if attempt != job.attempt:  # a late report of an earlier attempt: only its usage counts
             if attempts.record_late_usage(job, attempt, update, self.settings.gpu_price_per_s):
-                job.db_pending = 1
+                job.owe_records()
                 self.store.save(job)
             return {"received": True, "status": job.status, "progress": job.progress, "ignored": "earlier_attempt"}
         outcome = self._apply(job, update)
@@ -153,7 +155,7 @@ class JobLifecycle:
         if update.kind == "timed_out" and not job.terminal:
             update = attempts.interpret_timeout(job, update, t, self.limits)
         if usage.record(job, update, self.settings.gpu_price_per_s) and job.terminal:
-            job.db_pending = 1  # the final usage reaches the user's records and the usage ledger
+            job.owe_records()  # the final usage reaches the user's records and the usage ledger
         outcome = apply(job, update, t)
         if outcome.new_status and attempts.retries_automatically(job, update.retryable, self.settings.max_attempts):
             return attempts.begin_next(job, t, failure=job.error)
@@ -162,10 +164,14 @@ class JobLifecycle:
     def save_change(self, job: JobRecord, outcome: Outcome) -> None:
         """Store a change (a job that just ended owes the user's database its record) and tell the sockets."""
         if outcome.new_status and job.terminal:
-            job.db_pending = 1
+            job.owe_records()
         self.store.save(job)
         event = webhook_event(job, outcome)
-        if event is not None and job.webhook_url and event in job.webhook_events.split(","):
-            self.ports.webhook(event, job)  # in the same step as the save: both or neither survive a crash
+        if event is not None and job.webhook_url:
+            wanted = job.webhook_events.split(",")
+            if event in wanted:  # in the same step as the save: both or neither survive a crash
+                self.ports.webhook(event, job)  # which also makes the job's waiting progress stale
+            elif event != "progress" and "progress" in wanted:
+                self.ports.stale_progress(job.job_id)  # a 99 % must not arrive after the job completed
         if outcome.messages:
             self.ports.broadcast(outcome.messages)

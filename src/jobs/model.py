@@ -73,10 +73,16 @@ class JobRecord:
     # earlier attempt's (a retry came before the cancel went out), else of `runpod_id`.
     cancel: FollowUp = field(default=DONE)
     cancel_runpod_id: str | None = None
-    # The user's database in R2 is owed this job's record: set when it is created and when it ends
-    # (durable_objects/user_db_sync.py writes the owed records of a user in one go).
+    # The user's database in R2 and the usage ledger are each owed this job's record (`owe_records`: when it
+    # is created, when it ends, when its final usage comes). Each mark is cleared by its own write
+    # (durable_objects/user_db_sync.py), so one store that is down never holds up the other.
     db_pending: int = 0
-    version: int = 0  # bumped on every save: the database sync clears `db_pending` of the version it wrote
+    ledger_pending: int = 0
+    version: int = 0  # bumped on every save: a write clears the mark of the version it wrote, no newer one
+
+    def owe_records(self) -> None:
+        """The user's database and the usage ledger are owed this job's state."""
+        self.db_pending = self.ledger_pending = 1
 
     @property
     def terminal(self) -> bool:

@@ -110,7 +110,7 @@ class StartBody(BaseModel):
     input_key: str = Field(min_length=1, max_length=900, description="Relative key, e.g. working_videos/x.mp4")
     webhook: str | None = Field(None, max_length=webhook_policy.MAX_URL_CHARS, description=(
         "Where the job's events are POSTed (Standard Webhooks signed); the deployment's WEBHOOK_URL when absent. "
-        "https only outside development, and only to hosts in WEBHOOK_HOSTS (400 `webhook_not_allowed`)"))
+        "https on port 443 only outside development, and only to hosts in WEBHOOK_HOSTS (400 `webhook_not_allowed`)"))
     webhook_events: Annotated[list[Literal[webhook_policy.EVENTS]], Field(min_length=1, max_length=4)] | None = Field(  # type: ignore[valid-type]
         None, description="Any of started, progress (coalesced), retrying, completed (every terminal state); "
                           "default completed")

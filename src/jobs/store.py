@@ -3,7 +3,7 @@
 The rows are the truth, and the only copy the service keeps: the job's status, the user's job list
 (one indexed query over the same rows), what the object's alarm owes each job (`due_ms`, indexed,
 so the alarm finds what is due without reading every job) and what the user's database in R2 is
-owed (`db_pending`) are all read from them.
+and the usage ledger are owed (`db_pending`, `ledger_pending`) are all read from them.
 
 The object is the only reader and writer of its storage, so the row last written is the row: the
 table keeps the records it read or wrote in memory (a bounded number) and writes every save
@@ -68,11 +68,15 @@ def ensure_schema(sql: Any, tables: set[str]) -> None:
         execute(sql, f"CREATE INDEX {TABLE}_newest ON {TABLE} (created_ms DESC, job_id DESC)")
         execute(sql, f"CREATE INDEX {TABLE}_due ON {TABLE} (due_ms) WHERE due_ms IS NOT NULL")
         execute(sql, f"CREATE INDEX {TABLE}_db_owed ON {TABLE} (job_id) WHERE db_pending = 1")
+        execute(sql, f"CREATE INDEX {TABLE}_ledger_owed ON {TABLE} (job_id) WHERE ledger_pending = 1")
         return
     existing = {r["name"] for r in rows(sql, f"SELECT name FROM pragma_table_info('{TABLE}')")}  # noqa: S608
     for name in _COLUMNS:
         if name not in existing:
             execute(sql, f"ALTER TABLE {TABLE} ADD COLUMN {name} {_TYPES[name]}")
+    if "ledger_pending" not in existing:  # one mark owed both before: what the database is owed, the ledger is
+        execute(sql, f"UPDATE {TABLE} SET ledger_pending = db_pending")  # noqa: S608
+        execute(sql, f"CREATE INDEX {TABLE}_ledger_owed ON {TABLE} (job_id) WHERE ledger_pending = 1")
 
 
 class JobTable:
@@ -95,7 +99,7 @@ class JobTable:
         job.version += 1
         execute(self._sql, _INSERT, *to_row(job, self._due(job)))
         self._remember(job.job_id, replace(job))
-        if job.db_pending and self._owed is not None:
+        if (job.db_pending or job.ledger_pending) and self._owed is not None:
             self._owed(job)
 
     def _remember(self, job_id: str, job: JobRecord | None) -> None:
@@ -148,17 +152,30 @@ class JobTable:
         return rows(self._sql, _USAGE, from_ms, to_ms)
 
     def db_owed(self, limit: int) -> list[JobRecord]:
-        return [from_row(r) for r in rows(self._sql, f"SELECT * FROM {TABLE} WHERE db_pending = 1 LIMIT ?",  # noqa: S608
-                                          limit)]
+        return self._owed_to("db_pending", limit)
+
+    def ledger_owed(self, limit: int) -> list[JobRecord]:
+        return self._owed_to("ledger_pending", limit)
 
     def db_written(self, job_id: str, version: int) -> None:
         """The user's database has this version of the job: it is owed nothing more, unless the job
         changed while the write was out (then that newer version still is)."""
+        self._written("db_pending", job_id, version)
+
+    def ledger_written(self, job_id: str, version: int) -> None:
+        """The usage ledger has this version of the job (as `db_written`)."""
+        self._written("ledger_pending", job_id, version)
+
+    def _owed_to(self, mark: str, limit: int) -> list[JobRecord]:
+        query = f"SELECT * FROM {TABLE} WHERE {mark} = 1 LIMIT ?"  # noqa: S608 - one of the two mark columns
+        return [from_row(r) for r in rows(self._sql, query, limit)]
+
+    def _written(self, mark: str, job_id: str, version: int) -> None:
         job = self.load(job_id)
-        if job is not None and job.version == version and job.db_pending:
-            execute(self._sql, f"UPDATE {TABLE} SET db_pending = 0 WHERE job_id = ? AND version = ?",  # noqa: S608
+        if job is not None and job.version == version and getattr(job, mark):
+            execute(self._sql, f"UPDATE {TABLE} SET {mark} = 0 WHERE job_id = ? AND version = ?",  # noqa: S608
                     job_id, version)
-            job.db_pending = 0
+            setattr(job, mark, 0)
             self._remember(job_id, job)
 
     def one(self, job_id: str) -> JobStore:

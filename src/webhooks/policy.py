@@ -5,11 +5,14 @@ latest wins), `retrying` (an attempt failed for a reason not the input's, or a r
 job: it runs again), `completed` (any terminal state: complete, error, cancelled, expired,
 timed_out). A start names any of them; `completed` is the default.
 
-URLs: https only outside development (`ENVIRONMENT` development or test, where receivers run
-locally on http); the host must be one of `WEBHOOK_HOSTS` (comma-separated; a
-leading `*.` allows subdomains), or the host of the deployment's `WEBHOOK_URL`. With neither set, a
-start cannot name a webhook (400): a URL chosen by a caller is an outbound request from the Worker,
-so where it may go is the deployment's decision. No credentials in the URL, no fragment.
+URLs: https on its default port (443) only outside development (`ENVIRONMENT` development or test,
+where receivers run locally on http, on any port); the host must be one of `WEBHOOK_HOSTS`
+(comma-separated; a leading `*.` allows subdomains), or the host of the deployment's `WEBHOOK_URL`.
+With neither set, a start cannot name a webhook (400): a URL chosen by a caller is an outbound request
+from the Worker, so where it may go is the deployment's decision. No credentials in the URL, no
+fragment. `WEBHOOK_URL` itself is the deployment's own choice and passes as it is. The rules are
+checked at the start, and again before every attempt and at a redelivery (webhooks/dispatch.py): a
+deploy may have narrowed them since the job was started.
 
 Schedule: the delays between attempts, `WEBHOOK_RETRY_SCHEDULE_S`. The default — 5 s, 5 min, 30 min,
 2 h, 5 h, 10 h, 10 h — spans about a day (27.6 h) in 8 attempts: the first retries catch a receiver
@@ -61,6 +64,8 @@ def _host_allowed(host: str, allowed: Iterable[str]) -> bool:
 
 def check_url(url: str, *, hosts: tuple[str, ...], default_url: str, development: bool) -> str:
     """`url` if a delivery may go there, else WebhookRefused."""
+    if default_url and url == default_url:  # the deployment's own webhook: its operator chose it, port and all
+        return url
     if len(url) > MAX_URL_CHARS:
         raise WebhookRefused(f"webhook: at most {MAX_URL_CHARS} characters")
     # fetch parses URLs by WHATWG rules, urlsplit by RFC 3986: they disagree on `\`, whitespace and
@@ -70,7 +75,7 @@ def check_url(url: str, *, hosts: tuple[str, ...], default_url: str, development
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower().rstrip(".")
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        port = parts.port  # raises ValueError for a port that is not a number
     except ValueError:
         raise WebhookRefused("webhook: not a URL") from None
     schemes = ("https", "http") if development else ("https",)
@@ -78,6 +83,10 @@ def check_url(url: str, *, hosts: tuple[str, ...], default_url: str, development
         raise WebhookRefused("webhook: the scheme must be https" + (" or http" if development else ""))
     if not host or not _LDH.fullmatch(host):
         raise WebhookRefused("webhook: the host must be a name of letters, digits, hyphens and dots")
+    # Outside development a receiver listens where https does: another port of an allowed host (its
+    # admin or internal services) is not a webhook. Local receivers run on any port.
+    if not development and port not in (None, 443):
+        raise WebhookRefused("webhook: only https's default port (443) outside development")
     if parts.username is not None or parts.password is not None:
         raise WebhookRefused("webhook: credentials do not belong in the URL")
     if parts.fragment:

@@ -47,13 +47,17 @@ class World:
 
         self.table = self._table()
         self.webhooks: list[tuple[str, str]] = []  # (event, status) of every event handed to the outbox
+        self.stale: list[tuple[str, str]] = []  # (job id, status) of every newer state that made progress stale
         self.ports = Ports(store=self.table.one("j1"), runpod=lambda: RunPodClient(ENV.RUNPOD_ENDPOINT, KEY, transport),
-                           broadcast=self.sent.extend, webhook=self._webhook, clock=lambda: self.now,
-                           wall_clock=lambda: self.now / 1000)
+                           broadcast=self.sent.extend, webhook=self._webhook, stale_progress=self._stale,
+                           clock=lambda: self.now, wall_clock=lambda: self.now / 1000)
         self.job = ExportJob(self.ports, self.settings)
 
     def _webhook(self, event: str, job) -> None:
         self.webhooks.append((event, job.status))
+
+    def _stale(self, job_id: str) -> None:
+        self.stale.append((job_id, self.record().status))
 
     def _table(self) -> JobTable:
         return JobTable(self.sql, due_rule(self.settings), owed=lambda job: self.owed.append((job.job_id, job.version)))
@@ -69,7 +73,8 @@ class World:
     def rebuilt(self) -> ExportJob:
         """The object evicted and built again on the same storage."""
         return ExportJob(Ports(store=self._table().one("j1"), runpod=self.ports.runpod,
-                                  broadcast=self.sent.extend, webhook=self._webhook, clock=lambda: self.now),
+                                  broadcast=self.sent.extend, webhook=self._webhook, stale_progress=self._stale,
+                                  clock=lambda: self.now),
                             self.settings)
 
     def due(self) -> int | None:

@@ -297,6 +297,23 @@ async def test_progress_events_and_every_terminal_state_are_events(world):
     assert world.webhooks == [("progress", "processing"), ("completed", "cancelled")]
 
 
+async def test_a_newer_state_the_webhook_is_not_told_of_still_makes_its_waiting_progress_stale(world):
+    world.job.create({**SPEC, "webhook_url": "https://r.test/h", "webhook_events": ["progress"]})
+    await world.job.submit(world.job.begin_submit())  # `started`: not asked for, and nothing is waiting yet
+    world.callback({"status": "progress", "progress": 99})
+    world.callback({"status": "error", "error": "lost", "retryable": True})  # `retrying`: not asked for either
+    assert world.webhooks == [("progress", "processing")]
+    assert world.stale == [("j1", "processing"), ("j1", "pending")]  # the 99 % is not sent after the retry
+
+
+async def test_progress_is_made_stale_only_for_a_job_that_asked_for_it(world):
+    world.job.create({**SPEC, "webhook_url": "https://r.test/h", "webhook_events": ["completed"]})
+    await world.job.submit(world.job.begin_submit())
+    world.callback({"status": "progress", "progress": 50})
+    world.callback({"status": "complete"})
+    assert world.webhooks == [("completed", "complete")] and world.stale == []
+
+
 async def test_a_job_without_a_webhook_has_no_events(world):
     await started(world)
     world.callback({"status": "complete"})

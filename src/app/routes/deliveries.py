@@ -32,7 +32,9 @@ async def deliveries(request: Request, job_id: JobId, user_id: str = Depends(cur
 
 @router.post("/{job_id}/deliveries/{delivery_id}/redeliver", summary="Send a delivery again, with a fresh schedule",
              status_code=202, responses={202: {"model": Redelivering}, **errors(
-                 401, 403, 404, 409, 422, 500, user_scoped=True, notes={
+                 400, 401, 403, 404, 409, 422, 500, user_scoped=True, notes={
+                     400: "`webhook_not_allowed`: the delivery's URL is no longer one the deployment allows "
+                          "(WEBHOOK_HOSTS changed since the job was started)",
                      404: "`not_found`: no such job or delivery", 422: "`delivery_id` longer than 100 characters",
                      409: "`delivery_in_flight`: an attempt of it is being sent right now"})})
 async def redeliver(request: Request, job_id: JobId, delivery_id: DeliveryId,

@@ -67,7 +67,7 @@ def _webhook_of(start: StartBody, settings: Settings) -> tuple[str | None, tuple
             return None, ()
         if start.webhook:
             webhook_policy.check_url(start.webhook, hosts=settings.webhook_hosts, default_url=settings.webhook_url,
-                                     development=settings.environment in ("development", "test"))
+                                     development=settings.development)
         events = webhook_policy.check_events(start.webhook_events or webhook_policy.DEFAULT_EVENTS)
     except webhook_policy.WebhookRefused as exc:
         raise ApiError(400, str(exc), "webhook_not_allowed") from None
