@@ -14,8 +14,9 @@ from refusals import HTTP
 from security_headers import NOSNIFF
 
 
-def json_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Any:
-    return Response.json(error_body(status, message, code), status=status, headers={**NOSNIFF, **(headers or {})})
+def json_error(status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any) -> Any:
+    return Response.json(error_body(status, message, code, **extra), status=status,
+                         headers={**NOSNIFF, **(headers or {})})
 
 
 def refusal_error(code: str) -> Any:

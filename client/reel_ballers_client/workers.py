@@ -73,8 +73,15 @@ class WorkersClient:
         body.update({k: v for k, v in deadlines.items() if v is not None})
         return await self._call("POST", f"/api/export/{quote(export_type, safe='')}/start", headers=headers, json=body)
 
-    async def get_job_status(self, job_id: str) -> dict[str, Any]:
-        return await self._call("GET", f"/api/export/status/{quote(job_id, safe='')}")
+    async def get_job_status(self, job_id: str, *, wait_s: int = 0, after_seq: int | None = None) -> dict[str, Any]:
+        """The job's status body. With `wait_s` (1–30) a long-poll: answered once the job's `seq` passes
+        `after_seq` (default: its seq now, i.e. at its next event), or after `wait_s` with the body as it is."""
+        params: dict[str, int] = {"wait_s": wait_s} if wait_s else {}
+        if after_seq is not None:
+            params["after_seq"] = after_seq
+        read_s = self._http.timeout.read  # a long-poll may take wait_s: the read timeout must outlast it
+        timeout = httpx.USE_CLIENT_DEFAULT if not wait_s or read_s is None else max(read_s, wait_s + 10)
+        return await self._call("GET", f"/api/export/status/{quote(job_id, safe='')}", params=params, timeout=timeout)
 
     async def list_jobs(self, *, status: str | None = None, export_type: str | None = None, limit: int = 20,
                         cursor: str | None = None) -> dict[str, Any]:
@@ -183,18 +190,22 @@ class WorkersClient:
     async def watch(self, job_id: str, *, reconnects: int = 3, poll_interval_s: float = 2.0,
                     open_timeout_s: float = 10.0) -> AsyncIterator[dict[str, Any]]:
         """The job's events until it ends: the WebSocket's messages (`status`, `progress`, `retrying`, then
-        one of `complete`, `error`, `cancelled`, `expired`, `timed_out`). When the socket cannot be opened or drops, it reconnects up
-        to `reconnects` times in all, then polls the status every `poll_interval_s`, yielding events of
-        the same shapes, so the caller never sees the difference."""
-        failures = 0
+        one of `complete`, `error`, `cancelled`, `expired`, `timed_out`), each with the job's `seq`. When the
+        socket drops, it is opened again with `since=<the last seq>`: the events missed meanwhile come first
+        (or a `status` snapshot when the Worker no longer has them all), none twice, the terminal one never
+        lost. After `reconnects` failed attempts in a row (0.2 s, 0.4 s, ... apart; an attempt that brings an
+        event resets the count) it polls the status every `poll_interval_s` instead, yielding events of the
+        same shapes for each newer `seq`, so the caller never sees the difference."""
+        failures, last = 0, None
         while failures <= reconnects:
+            url = self.get_websocket_url(job_id) + ("" if last is None else f"?since={last}")
             try:
-                async with websockets.connect(self.get_websocket_url(job_id), additional_headers=self._auth,
-                                              open_timeout=open_timeout_s) as socket:
+                async with websockets.connect(url, additional_headers=self._auth, open_timeout=open_timeout_s) as socket:
                     async for raw in socket:
                         event = json.loads(raw)
-                        if event.get("type") == "pong":
+                        if event.get("type") == "pong" or _seen(event, last):
                             continue
+                        last, failures = event.get("seq", last), 0
                         yield event
                         if _is_terminal(event):
                             return
@@ -206,17 +217,17 @@ class WorkersClient:
             failures += 1
             if failures <= reconnects:
                 await asyncio.sleep(min(2.0, 0.2 * 2 ** (failures - 1)))
-        async for event in self._poll(job_id, poll_interval_s):
+        async for event in self._poll(job_id, poll_interval_s, last):
             yield event
 
-    async def _poll(self, job_id: str, interval_s: float) -> AsyncIterator[dict[str, Any]]:
+    async def _poll(self, job_id: str, interval_s: float, last_seq: int | None) -> AsyncIterator[dict[str, Any]]:
         last: tuple | None = None
         while True:
             job = await self.get_job_status(job_id)
             event = event_from_status(job)
             seen = (event["type"], event.get("progress"), event.get("message"))
-            if seen != last:
-                last = seen
+            if seen != last and not _seen(event, last_seq):
+                last, last_seq = seen, event.get("seq", last_seq)
                 yield event
             if job["status"] in TERMINAL_STATUSES:
                 return
@@ -231,22 +242,31 @@ class WorkersClient:
         return response.json()
 
 
+def _seen(event: dict[str, Any], last_seq: int | None) -> bool:
+    """Whether an event is one already yielded (its seq is not past the last one's)."""
+    seq = event.get("seq")
+    return isinstance(seq, int) and last_seq is not None and seq <= last_seq
+
+
 def _is_terminal(event: dict[str, Any]) -> bool:
     return event.get("type") in TERMINAL_STATUSES or (
         event.get("type") == "status" and event.get("status") in TERMINAL_STATUSES)
 
 
 def event_from_status(job: dict[str, Any]) -> dict[str, Any]:
-    """A status answer as the WebSocket message it stands for (docs/api.md, "WebSocket")."""
+    """A status answer as the WebSocket message it stands for (docs/api.md, "WebSocket"), with its `seq`."""
     job_id, status = job["job_id"], job["status"]
     if status == "complete":
-        return {"type": "complete", "job_id": job_id, "output_key": job.get("output_key"),
-                "output_url": job.get("output_url")}
-    if status in ("error", "expired", "timed_out"):
-        return {"type": status, "job_id": job_id, "error": job.get("error")}
-    if status == "cancelled":
-        return {"type": "cancelled", "job_id": job_id}
-    event = {"type": "progress", "job_id": job_id, "progress": job.get("progress", 0)}
-    if job.get("message"):
-        event["message"] = job["message"]
+        event = {"type": "complete", "job_id": job_id, "output_key": job.get("output_key"),
+                 "output_url": job.get("output_url")}
+    elif status in ("error", "expired", "timed_out"):
+        event = {"type": status, "job_id": job_id, "error": job.get("error")}
+    elif status == "cancelled":
+        event = {"type": "cancelled", "job_id": job_id}
+    else:
+        event = {"type": "progress", "job_id": job_id, "progress": job.get("progress", 0)}
+        if job.get("message"):
+            event["message"] = job["message"]
+    if "seq" in job:
+        event["seq"] = job["seq"]
     return event

@@ -1,5 +1,7 @@
 // How one export job's live state reaches the dashboard: its WebSocket, or polling its status when the
-// socket cannot be had (refused, blocked by a proxy, dropped) — the page keeps moving either way.
+// socket cannot be had (refused, blocked by a proxy, dropped) — the page keeps moving either way. Every
+// event carries the job's `seq`: a socket that dropped is opened again with `since=<the last seq seen>`,
+// so the Worker replays the steps missed meanwhile (docs/api.md "Live events"), and nothing is applied twice.
 import { request, describe, whileVisible } from "/assets/common.js";
 
 export const TERMINAL = new Set(["complete", "error", "cancelled", "expired", "timed_out"]);
@@ -11,6 +13,10 @@ const POLL_MS = 2000;
 // Some proxies close a WebSocket that is silent for a minute; the Worker answers pings without waking
 // the job's (hibernated) object.
 const PING_MS = 30000;
+// A dropped socket is opened again after 1 s, 2 s, 4 s, ... (at most 30 s), polling meanwhile; a socket
+// that brought an event starts the count over.
+const RECONNECT_MS = 1000;
+const RECONNECT_MAX_MS = 30000;
 
 /** A WebSocket message as a patch of the job's status body (the shape of GET /api/export/status). */
 export function patchFromMessage(m) {
@@ -47,24 +53,31 @@ export class JobFeed {
     this.ws = null;
     this.ping = null;
     this.poller = null;
+    this.reconnect = null;
+    this.drops = 0; // sockets in a row that closed before bringing an event
+    this.lastSeq = -1; // the seq of the newest event applied (-1: none yet)
     this.stopped = false;
   }
 
   start() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    // Browsers cannot set headers on a WebSocket, hence the token in the query (docs/api.md).
+    // Browsers cannot set headers on a WebSocket, hence the token in the query (docs/api.md). The first
+    // socket gets the job's status; a later one only what came after the last event seen.
+    const since = this.lastSeq >= 0 ? `&since=${this.lastSeq}` : "";
     const url = `${scheme}://${location.host}/api/jobs/${encodeURIComponent(this.jobId)}/ws` +
-      `?token=${encodeURIComponent(this.token)}`;
+      `?token=${encodeURIComponent(this.token)}${since}`;
     let ws;
     try {
       ws = new WebSocket(url);
     } catch (err) {
-      this.#poll(`could not open a WebSocket: ${err.message}`);
+      this.#dropped(`could not open a WebSocket: ${err.message}`);
       return;
     }
     this.ws = ws;
-    this.onMode("connecting");
+    if (!this.poller) this.onMode("connecting");
     ws.onopen = () => {
+      this.poller?.stop(); // live again: the replay brings what polling would have
+      this.poller = null;
       this.onMode("live");
       this.ping = setInterval(() => ws.readyState === WebSocket.OPEN && ws.send('{"type":"ping"}'), PING_MS);
     };
@@ -75,25 +88,42 @@ export class JobFeed {
       } catch {
         return;
       }
+      if (typeof message.seq === "number") {
+        if (message.seq <= this.lastSeq) return; // already applied (from polling, or before the drop)
+        this.lastSeq = message.seq;
+        this.drops = 0;
+      }
       const patch = patchFromMessage(message);
       if (patch) this.onPatch(patch);
     };
     // An error is always followed by a close; the close decides. A socket that closes while the job still
-    // runs (refused upgrade, proxy, network change) hands over to polling.
+    // runs (refused upgrade, proxy, network change) hands over to polling until it is open again.
     ws.onclose = (event) => {
       clearInterval(this.ping);
       this.ws = null;
-      if (!this.stopped) this.#poll(`the WebSocket closed (code ${event.code}); polling every ${POLL_MS / 1000} s`);
+      if (!this.stopped) this.#dropped(`the WebSocket closed (code ${event.code})`);
     };
   }
 
   stop() {
     this.stopped = true;
     clearInterval(this.ping);
+    clearTimeout(this.reconnect);
     this.poller?.stop();
     if (this.ws && this.ws.readyState <= WebSocket.OPEN) this.ws.close(1000, "done");
     this.ws = null;
     this.onMode("stopped");
+  }
+
+  /** The socket is gone before the job ended: poll, and open it again (with `since`) after a backoff. */
+  #dropped(why) {
+    const wait = Math.min(RECONNECT_MAX_MS, RECONNECT_MS * 2 ** this.drops);
+    this.drops += 1;
+    clearTimeout(this.reconnect);
+    this.reconnect = setTimeout(() => !this.stopped && this.start(), wait);
+    const note = `${why}; polling every ${POLL_MS / 1000} s, reconnecting in ${Math.round(wait / 1000)} s`;
+    if (this.poller) this.onMode("polling", note);
+    else this.#poll(note);
   }
 
   #poll(note) {
@@ -103,6 +133,8 @@ export class JobFeed {
       const result = await request(`/api/export/status/${encodeURIComponent(this.jobId)}`, { auth: { bearer: this.token } });
       if (this.stopped) return;
       if (result.ok) {
+        // The body is the job as of its event `seq`: a socket opened later asks only for what came after.
+        if (typeof result.data.seq === "number") this.lastSeq = Math.max(this.lastSeq, result.data.seq);
         this.onPatch(result.data);
       } else if ([401, 403, 404].includes(result.status)) {
         this.stop();

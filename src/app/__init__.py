@@ -13,7 +13,18 @@ from app.cors import CORSMiddleware
 from app.errors import install_error_handlers
 from app.guard import GuardMiddleware
 from app.openapi import install_openapi
-from app.routes import auth, callbacks, deliveries, downloads, export, health, queue, storage, usage
+from app.routes import (
+    auth,
+    callbacks,
+    deliveries,
+    downloads,
+    export,
+    health,
+    job_status,
+    queue,
+    storage,
+    usage,
+)
 
 
 def create_api() -> FastAPI:
@@ -29,6 +40,7 @@ def create_api() -> FastAPI:
     api.include_router(health.router)
     api.include_router(auth.router)
     api.include_router(export.router)
+    api.include_router(job_status.router)
     api.include_router(deliveries.router)
     api.include_router(callbacks.router)
     api.include_router(storage.router)

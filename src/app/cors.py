@@ -18,7 +18,7 @@ from security_headers import NOSNIFF
 from settings import Settings
 
 ALLOW_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
-ALLOW_HEADERS = "Content-Type, Authorization, X-User-Id, X-API-Key, Idempotency-Key, Range"
+ALLOW_HEADERS = "Content-Type, Authorization, X-User-Id, X-API-Key, Idempotency-Key, Range, Last-Event-ID"
 EXPOSE_HEADERS = "Content-Length, Content-Range, ETag, Retry-After, X-Total-Count"
 MAX_AGE = "600"
 ALLOW_ORIGIN = "access-control-allow-origin"

@@ -2,8 +2,8 @@
 
 - FastAPI adds a 422 with its own `{"detail"}` schema to every operation with parameters; this API
   answers its own error body, listed per route (`app.responses`), so those are removed.
-- Worker-signed object URLs, which the entry point serves outside FastAPI, are plain HTTP and are
-  documented here by hand. The job WebSocket (`GET /api/jobs/{job_id}/ws`, also the entry point's)
+- Worker-signed object URLs and a job's server-sent events, which the entry point serves outside FastAPI
+  (as streams), are plain HTTP and are documented here by hand. The job WebSocket (`GET /api/jobs/{job_id}/ws`, also the entry point's)
   is left out: OpenAPI cannot describe a WebSocket's messages, and an HTTP fuzzer cannot upgrade;
   docs/api.md describes it, and the integration tests cover its refusals.
 """
@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 
 import bounds
+from app.responses import errors
 
 _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
 BOUNDED_JSON_REF = {"$ref": "#/components/schemas/BoundedJson"}
@@ -74,6 +75,46 @@ def _object_url() -> dict[str, Any]:
     }
 
 
+def _job_events(status: dict[str, Any]) -> dict[str, Any]:
+    """`GET /api/export/jobs/{job_id}/events`, authenticated like the status route `status` (its security and
+    X-User-Id header are taken from there, so the two never differ)."""
+    params = [
+        {"name": "job_id", "in": "path", "required": True, "description": "The job id returned by start",
+         "schema": {"type": "string", "pattern": bounds.anchored(bounds.JOB_ID_PATTERN)}},
+        {"name": "since", "in": "query", "required": False,
+         "description": "The seq of the last event seen: send only the events after it", "schema": {
+             "type": "integer", "minimum": 0, "maximum": bounds.MAX_INT}},
+        {"name": "Last-Event-ID", "in": "header", "required": False,
+         "description": "What an EventSource sends when it reconnects (the last `id:` it got); wins over `since`",
+         "schema": {"type": "string", "pattern": bounds.anchored(bounds.DECIMAL_PATTERN)}},
+        {"name": "token", "in": "query", "required": False,
+         "description": "A user token, for an EventSource (which cannot set headers): instead of Authorization",
+         "schema": {"type": "string", "maxLength": 4096}},
+        *[p for p in status.get("parameters", ()) if p.get("in") == "header"],
+    ]
+    refused = errors(401, 403, 404, 422, 500, 503, user_scoped=True, notes={
+        404: "`not_found`: no such job, or another user's (its existence is not revealed)",
+        422: "`validation_error`: `since` or `Last-Event-ID` is not a non-negative integer",
+        503: "`too_many_streams`: the job (100) or the user (500) has as many streams open as it may; "
+             "try again after Retry-After"})
+    described = (
+        "The job's events as server-sent events, for clients that cannot hold a WebSocket: each is "
+        "`id: <seq>`, `event: <type>` and `data: <the WebSocket message as JSON>`. Without `since` or "
+        "`Last-Event-ID` the stream starts with the job's `status` event; with one, with the events after it "
+        "(or a `status` snapshot when the job's event log no longer has them all), then live ones. A comment "
+        "line comes every 20 s while nothing happens; the stream ends after the event that ends the job. "
+        "A finished job the client has every event of answers 204, which stops an EventSource reconnecting.")
+    return {"get": {
+        "tags": ["export jobs"], "summary": "A job's events as a stream (server-sent events)",
+        "operationId": "job_events", "description": described, "parameters": params,
+        "security": status.get("security", []),
+        "responses": {
+            "200": {"description": "`text/event-stream`, `Cache-Control: no-store`",
+                    "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+            "204": {"description": "The job has ended and the client has every event: nothing more will come"},
+            **{str(code): _error(answer["description"]) for code, answer in refused.items()}}}}
+
+
 def complete(schema: dict[str, Any]) -> dict[str, Any]:
     """FastAPI's document with its own 422s removed and the entry point's routes added."""
     for operations in schema["paths"].values():
@@ -86,6 +127,7 @@ def complete(schema: dict[str, Any]) -> dict[str, Any]:
         schema["components"]["schemas"].pop(name, None)
     schema["components"]["schemas"]["BoundedJson"] = BOUNDED_JSON
     schema["paths"]["/api/storage/object/{key}"] = _object_url()
+    schema["paths"]["/api/export/jobs/{job_id}/events"] = _job_events(schema["paths"]["/api/export/status/{job_id}"]["get"])
     return schema
 
 

@@ -66,6 +66,8 @@ class JobStatus(_Open):
     attempts: list[Attempt] = Field(description="Every attempt, the current one last")
     queue_ttl_s: int | None = Field(None, description="How long an attempt may wait for a GPU (then `expired`)")
     execution_timeout_s: int | None = Field(None, description="How long an attempt may run (then `timed_out`)")
+    seq: int = Field(ge=0, description="The number of the job's last event (docs/api.md \"Live events\"): what "
+                                       "`after_seq`, `?since=` and `Last-Event-ID` take")
 
 
 class StartAccepted(_Open):

@@ -23,11 +23,12 @@ class SocketObject(DurableObject):
         super().__init__(ctx, env)
         websockets.auto_response(ctx, PING, PONG)
 
-    def accept(self, tag: str, first_message: dict) -> Response:
-        """A new socket under `tag` that is sent `first_message`: the 101 answer to an upgrade."""
+    def accept(self, tag: str, first_messages: list[dict]) -> Response:
+        """A new socket under `tag` that is sent `first_messages`: the 101 answer to an upgrade. One
+        synchronous step: no broadcast can come between the socket joining its tag and these messages."""
         client, server = websockets.new_pair()
         websockets.accept(self.ctx, server, tag)
-        websockets.send(server, json.dumps(first_message))
+        websockets.send_all([server], [json.dumps(message) for message in first_messages])
         return Response(None, status=101, web_socket=client)
 
     def send(self, ws: Any, message: dict) -> None:

@@ -23,7 +23,6 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 from bindings import background
 from bindings.alarm_time import AlarmTime
@@ -31,12 +30,13 @@ from bindings.do_sql import execute, rows
 from bindings.http import request as http_request
 from clock import now_ms
 from durable_objects import user_db_sync
-from durable_objects.socket_object import SocketObject
-from jobs import idempotency, store, usage
+from durable_objects.job_feed import JobFeed
+from durable_objects.waiters import TooManyWaiters
+from jobs import events, idempotency, store, usage
 from jobs.cursor import InvalidCursor, decode_cursor, encode_cursor
 from jobs.export_job import ExportJob
-from jobs.ids import parse_ws_path
 from jobs.lifecycle import Ports, due_rule
+from jobs.model import JobRecord
 from jobs.runpod import RunPodClient
 from jobs.store import JobTable
 from jobs.usage_ledger import LEDGER_NAME
@@ -45,14 +45,13 @@ from refusals import refusal, refused
 from settings import Settings
 from webhooks import outbox, policy, signing
 from webhooks.dispatch import Dispatch
-from worker_errors import json_error, refusal_error
 
 log = logging.getLogger("reel.user_jobs")
 DUE_BATCH = 50  # jobs the alarm works on at once; the rest are due again right after
 FAILED_STEP_PAUSE_MS = 5000  # an alarm step that raised is tried again after this
 
 
-class UserJobs(SocketObject):
+class UserJobs(JobFeed):
     def __init__(self, ctx, env):
         super().__init__(ctx, env)
         # One line per construction: how an operator (and the eviction tests) see that an object was
@@ -71,7 +70,9 @@ class UserJobs(SocketObject):
         idempotency.ensure_schema(sql, tables)
         user_db_sync.ensure_schema(sql, tables)
         outbox.ensure_schema(sql, tables)
+        events.ensure_schema(sql, tables)
         self.sql = sql
+        self.events = events.EventLog(sql)
         self.settings = settings = Settings.from_env(env)  # fixed for the object's life: parsed once
         # A record saved owing the user's database its state makes sure a database write is due.
         self.jobs = JobTable(sql, due_rule(settings), owed=lambda job: self.db_sync.owe(
@@ -134,6 +135,18 @@ class UserJobs(SocketObject):
         if job is None or (export_type is not None and job.type != export_type):
             return None
         return json.dumps(job.status_body(), separators=(",", ":"))
+
+    async def wait_status(self, job_id: str, export_type: str | None, after_seq: int | None,
+                          wait_s: float) -> str | dict | None:
+        """`status` once the job has an event after `after_seq` (default: the job's seq now), or after
+        `wait_s` seconds: a long-poll, parked on the job's next event (JobFeed.next_change)."""
+        if self.status(job_id, export_type) is None:
+            return None
+        try:
+            await self.next_change(job_id, after_seq, wait_s)
+        except TooManyWaiters:
+            return refusal("too_many_waiters")
+        return self.status(job_id, export_type)
 
     async def cancel(self, job_id: str) -> dict:
         return await self._change(lambda: self._job(job_id).cancel())
@@ -238,28 +251,19 @@ class UserJobs(SocketObject):
         finally:
             self._held = None
         for job_id, messages in held:
-            self.broadcast(job_id, messages)
+            self.publish(job_id, messages)
         return answer
 
     def _broadcast(self, job_id: str, messages: list[dict]) -> None:
+        # Logged now, in the step that saved the change and numbered them (jobs/events.py); sent live
+        # after the alarm is set. No subscriber can join in between: storage and setAlarm keep the
+        # input gate closed, so a catch-up from the log and the live sends never overlap or miss.
+        self.events.append(job_id, messages, now_ms())
         if self._held is not None:
             self._held.append((job_id, messages))
         else:  # the alarm's steps: its own retry covers a crash, and progress is not held back
-            self.broadcast(job_id, messages)
+            self.publish(job_id, messages)
 
-    # -- WebSockets -----------------------------------------------------------------------------
-    async def fetch(self, request):
-        """The upgrade of `/api/jobs/{id}/ws`, forwarded by the entry point only to the object of the
-        user it authenticated."""
-        if (request.headers.get("upgrade") or "").lower() != "websocket":
-            return json_error(426, "upgrade_required", "Expected a WebSocket upgrade")
-        job = self.jobs.load(parse_ws_path(urlsplit(request.url).path) or "")
-        if job is None:
-            return refusal_error("not_found")
-        return self.accept(job.job_id, job.status_message())
-
-    def on_message(self, ws, tag: str, data: dict) -> None:
-        if data.get("type") == "status":
-            job = self.jobs.load(tag)
-            if job is not None:
-                self.send(ws, job.status_message())
+    # -- the job feed (durable_objects/job_feed.py: WebSockets, event streams, long-polls) -------------
+    def find_job(self, job_id: str) -> JobRecord | None:
+        return self.jobs.load(job_id)

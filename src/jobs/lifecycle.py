@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from clock import now_ms
-from jobs import attempts, deadlines, usage
+from jobs import attempts, deadlines, events, usage
 from jobs.callbacks import InvalidCallback, Update, parse_callback
 from jobs.deadlines import Limits
 from jobs.model import (
@@ -47,7 +47,7 @@ class Ports:
 
     store: JobStore  # the job's row
     runpod: Callable[[], RunPodClient]  # made per call: a missing secret fails that step, not the object
-    broadcast: Callable[[list[dict]], None]  # to the job's WebSockets
+    broadcast: Callable[[list[dict]], None]  # numbered events: to the job's event log, then its subscribers
     webhook: Callable[[str, JobRecord], None]  # an event for the job's webhook, stored in the outbox (no I/O)
     # A newer state the job's webhook is not told of: its waiting progress deliveries are stale (no I/O).
     stale_progress: Callable[[str], None]
@@ -162,9 +162,11 @@ class JobLifecycle:
         return outcome
 
     def save_change(self, job: JobRecord, outcome: Outcome) -> None:
-        """Store a change (a job that just ended owes the user's database its record) and tell the sockets."""
+        """Store a change (a job that just ended owes the user's database its record) and tell the sockets.
+        Its messages are numbered first (jobs/events.py): the record is saved with its last event's `seq`."""
         if outcome.new_status and job.terminal:
             job.owe_records()
+        events.stamp(job, outcome.messages)
         self.store.save(job)
         event = webhook_event(job, outcome)
         if event is not None and job.webhook_url:

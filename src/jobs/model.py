@@ -79,6 +79,7 @@ class JobRecord:
     db_pending: int = 0
     ledger_pending: int = 0
     version: int = 0  # bumped on every save: a write clears the mark of the version it wrote, no newer one
+    seq: int = 0  # the number of the job's last event (jobs/events.py), stored with the change that sent it
 
     def owe_records(self) -> None:
         """The user's database and the usage ledger are owed this job's state."""
@@ -141,12 +142,13 @@ class JobRecord:
         body["attempts"] = [attempt_body(a) for a in (*self.earlier_attempts(), self.current_attempt())]
         if self.queue_ttl_s:
             body["queue_ttl_s"], body["execution_timeout_s"] = self.queue_ttl_s, self.execution_timeout_s
+        body["seq"] = self.seq
         return body
 
     def status_message(self) -> dict:
-        """The WebSocket message a client gets on connect."""
+        """The WebSocket message a client gets on connect: the job as of its last event (`seq`)."""
         return {"type": "status", "job_id": self.job_id, "status": self.status, "progress": self.progress,
-                "attempt": self.attempt, **self._outcome_fields()}
+                "attempt": self.attempt, **self._outcome_fields(), "seq": self.seq}
 
 
 def _add(a: int | None, b: int | None) -> int | None:

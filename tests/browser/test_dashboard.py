@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import urlsplit
 
@@ -186,6 +187,70 @@ def test_dashboard_polls_when_the_websocket_is_dropped(page, traffic, client, fa
     with page.expect_response(re.compile(r"/api/export/jobs\?")):
         page.locator("#refresh").click()
     assert len(traffic.urls(f"/api/export/status/{job_id}$")) == polls
+
+
+def test_dashboard_resumes_a_dropped_socket_with_since_and_misses_no_step(page, client, fake_runpod,
+                                                                          user_with_input):
+    user = user_with_input
+    fake_runpod.mode = "ok"
+    opened: list[str] = []  # the URL of every socket the page opened
+    live: list = []  # (page side, server side) of the sockets let through
+    replayed: list[dict] = []  # what the Worker sent over sockets opened with since=
+    network = {"down": False}
+
+    def through(ws):  # a network path the test can cut: while it is down, every socket dies at once
+        opened.append(ws.url)
+        if network["down"]:
+            ws.close(code=1011, reason="the network is down")
+            return
+        server = ws.connect_to_server()
+
+        def forward(message):
+            if "since=" in ws.url:
+                replayed.append(json.loads(message))
+            ws.send(message)
+
+        server.on_message(forward)
+        live.append((ws, server))
+
+    page.route_web_socket(re.compile(r"/api/jobs/[^/]+/ws"), through)
+    job_id, gpu, _ = start_export(client, fake_runpod, user)
+    open_dashboard(page, user)
+    row, bar = job_row(page, job_id), job_row(page, job_id).locator("progress")
+    expect(row.locator(".feed")).to_have_text("live")
+    report(gpu, {"status": "progress", "progress": 20})  # seq 2: the last the page sees before the cut
+    expect(bar).to_have_attribute("value", "20")
+    page.evaluate("""(jobId) => {
+        const bar = document.querySelector(`li.job[data-job-id="${jobId}"] progress`);
+        window.barSteps = [bar.value];
+        new MutationObserver(() => bar.value !== window.barSteps.at(-1) && window.barSteps.push(bar.value))
+          .observe(bar, { attributes: true, attributeFilter: ["value"] });
+    }""", job_id)
+
+    # The network goes: the socket drops, the page's reconnects die, and its polls and list reads fail too.
+    page.route(re.compile(r"/api/export/(status/|jobs\?)"), lambda route: route.abort())
+    network["down"] = True
+    page_side, server_side = live[-1]
+    server_side.close()
+    page_side.close(code=4000, reason="the network went")
+    expect(row.locator(".feed")).to_have_text("polling")
+    for value in (40, 70):
+        report(gpu, {"status": "progress", "progress": value})
+    upload_output(gpu, b"resumed output")
+    report(gpu, {"status": "complete", "output_key": gpu["output_key"]})
+    assert page.evaluate("window.barSteps") == [20]  # nothing reached the page while it was cut off
+
+    # The network is back (for sockets only: polling still fails): the next reconnect asks for what came
+    # after seq 2, and gets every step, the terminal one included, in order.
+    network["down"] = False
+    expect(row.locator(".status")).to_have_text("complete")
+    expect(row.locator("a.download")).to_be_visible()
+    assert [(m["type"], m.get("progress"), m["seq"]) for m in replayed] == [
+        ("progress", 40, 3), ("progress", 70, 4), ("complete", None, 5)]
+    assert page.evaluate("window.barSteps") == [20, 40, 70, 100]
+    resumed = [url for url in opened if "since=" in url]
+    assert resumed and all(re.search(r"[?&]since=2(&|$)", url) for url in resumed), opened
+    screenshot(page, "dashboard-resumed")
 
 
 def test_cancel_from_the_dashboard(page, client, fake_runpod, user_with_input):

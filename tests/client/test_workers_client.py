@@ -121,14 +121,22 @@ class Proxy:
         self.target_port = target_port
         self.server: asyncio.Server | None = None
         self.writers: list[asyncio.StreamWriter] = []
+        self.down = False  # while set, new connections are dropped at once
+        self.requests: list[str] = []  # the request line of every connection let through
 
     async def start(self) -> int:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         return self.server.sockets[0].getsockname()[1]
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.down:
+            writer.transport.abort()
+            return
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         self.writers += [writer, up_writer]
+        head = await reader.readuntil(b"\r\n")
+        self.requests.append(head.decode("latin-1").strip())
+        up_writer.write(head)
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(OSError):
@@ -138,6 +146,13 @@ class Proxy:
             dst.close()
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    def drop(self) -> None:
+        """Drop every connection, and new ones until `down` is cleared: a network path that comes back."""
+        self.down = True
+        for w in self.writers:
+            w.transport.abort()
+        self.writers.clear()
 
     async def cut(self) -> None:
         """Drop every connection and refuse new ones, as a failed network path would."""
@@ -170,8 +185,40 @@ async def test_watch_falls_back_to_polling_when_the_socket_drops(worker, carol_i
         await callback(cb, {"status": "complete", "output_key": f"final_videos/overlay_{job_id}.mp4"})
         await asyncio.wait_for(task, 30)
     after_cut = events[[e.get("progress") for e in events].index(60):]
-    assert after_cut[0] == {"type": "progress", "job_id": job_id, "progress": 60, "message": "half"}
+    assert after_cut[0] == {"type": "progress", "job_id": job_id, "progress": 60, "message": "half", "seq": 3}
     assert after_cut[-1]["type"] == "complete" and after_cut[-1]["output_url"]
+
+
+async def test_watch_resumes_with_since_after_a_drop_and_misses_nothing(worker, carol_input, fake_runpod):
+    fake_runpod.mode = "ok"
+    proxy = Proxy(int(worker.base_url.rsplit(":", 1)[1]))
+    port = await proxy.start()
+    async with WorkersClient(worker.base_url, SERVER_KEY, "carol", ws_base_url=f"http://127.0.0.1:{port}") as client:
+        job_id, cb = await submitted(client, fake_runpod)
+        status_url = f"{worker.base_url}/api/export/status/{job_id}"
+        await asyncio.to_thread(wait_for, lambda: httpx.get(status_url, headers={
+            "X-API-Key": SERVER_KEY, "X-User-Id": "carol"}).json()["seq"] == 1, 15, "processing")
+        events: list[dict] = []
+
+        async def follow() -> None:
+            async for event in client.watch(job_id, reconnects=30, poll_interval_s=30):  # never polls here
+                events.append(event)
+
+        task = asyncio.create_task(follow())
+        await asyncio.to_thread(wait_for, lambda: events, 15, "the status on connect")
+        await callback(cb, {"status": "progress", "progress": 30})
+        await asyncio.to_thread(wait_for, lambda: any(e.get("progress") == 30 for e in events), 15, "progress 30")
+        proxy.drop()  # mid-job: the socket drops, and reconnecting fails for a while
+        await callback(cb, {"status": "progress", "progress": 60, "message": "half"})
+        await callback(cb, {"status": "complete", "output_key": f"final_videos/overlay_{job_id}.mp4"})
+        proxy.down = False
+        await asyncio.wait_for(task, 30)
+        await proxy.cut()
+        # A long-poll past the last event answers at once.
+        assert (await client.get_job_status(job_id, wait_s=20, after_seq=3))["seq"] == 4
+    assert [(e["type"], e.get("progress"), e["seq"]) for e in events] == [
+        ("status", 0, 1), ("progress", 30, 2), ("progress", 60, 3), ("complete", None, 4)]
+    assert "?since=2 " in proxy.requests[-1]  # the socket that came back asked for what followed seq 2
 
 
 async def test_the_switch_sends_the_export_to_the_worker_when_on(worker, carol_input, fake_runpod):

@@ -35,6 +35,8 @@ ROUTES = [
     ("POST", "/api/export/overlay/start", OVERLAY, USER, 400),  # input object absent: input_not_found
     ("GET", "/api/export/status/nosuchjob", None, USER, 404),
     ("GET", "/api/export/overlay/status/nosuchjob", None, USER, 404),
+    ("GET", "/api/export/status/nosuchjob?wait_s=5", None, USER, 404),
+    ("GET", "/api/export/jobs/nosuchjob/events", None, USER, 404),  # server-sent events, served by the entry point
     ("GET", "/api/export/jobs", None, USER, 200),
     ("POST", "/api/export/jobs/nosuchjob/cancel", None, USER, 404),
     ("GET", "/api/storage/presigned-url?key=final_videos/a.mp4", None, USER, 200),

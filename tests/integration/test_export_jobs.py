@@ -68,7 +68,7 @@ def test_happy_path_two_sockets_see_every_update_in_order(worker, client, fake_r
         for s in (a, b):
             first = s.recv()
             assert first == {"type": "status", "job_id": job_id, "status": "processing", "progress": 0,
-                                 "attempt": 1}
+                                 "attempt": 1, "seq": 1}
         for p in (10, 50, 90):
             assert callback(inp["callback_url"], {"status": "progress", "progress": p, "message": f"at {p}"}).json()[
                 "received"] is True
@@ -77,7 +77,8 @@ def test_happy_path_two_sockets_see_every_update_in_order(worker, client, fake_r
             msgs = s.recv_until("complete")
             assert [m["progress"] for m in msgs if m["type"] == "progress"] == [10, 50, 90]
             assert msgs[-1] == {"type": "complete", "job_id": job_id, "output_key": inp["output_key"],
-                                "output_url": f"/api/storage/presigned-url?key=final_videos%2Foverlay_{job_id}.mp4"}
+                                "output_url": f"/api/storage/presigned-url?key=final_videos%2Foverlay_{job_id}.mp4",
+                                "seq": 5}
     finally:
         a.close()
         b.close()
@@ -107,7 +108,8 @@ def test_runpod_webhook_body_and_error_path(worker, client, fake_runpod, alice_i
         r = callback(cb, {"id": "rp-x", "status": "COMPLETED", "output": {"status": "error",
                                                                           "error": "ffmpeg exited with 1"}})
         assert r.status_code == 200
-        assert s.recv_until("error")[-1] == {"type": "error", "job_id": job_id, "error": "ffmpeg exited with 1"}
+        assert s.recv_until("error")[-1] == {"type": "error", "job_id": job_id, "error": "ffmpeg exited with 1",
+                                             "seq": 2}
     finally:
         s.close()
     body = status(client, job_id)
@@ -207,7 +209,7 @@ def test_cancel(worker, client, fake_runpod, alice_input):
         s.recv()
         r = client.post(f"/api/export/jobs/{job_id}/cancel", headers=token_headers("alice"))
         assert r.status_code == 200 and r.json()["status"] == "cancelled"
-        assert s.recv_until("cancelled")[-1] == {"type": "cancelled", "job_id": job_id}
+        assert s.recv_until("cancelled")[-1] == {"type": "cancelled", "job_id": job_id, "seq": 2}
     finally:
         s.close()
     wait_for(lambda: rp_id in fake_runpod.cancel_calls)
@@ -370,7 +372,7 @@ def test_undefined_and_too_deep_messages_get_no_answer_and_the_socket_keeps_work
     try:
         current = s.recv()
         assert current == {"type": "status", "job_id": job_id, "status": "processing", "progress": 0,
-                                 "attempt": 1}
+                                 "attempt": 1, "seq": 1}
         s.conn.send("[" * 10_000 + "]" * 10_000)  # json.loads would raise RecursionError on it
         s.conn.send("not json")
         s.conn.send('{"type": "mystery"}')

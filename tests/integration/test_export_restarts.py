@@ -118,7 +118,7 @@ def test_object_evicted_between_connect_and_broadcast(make_worker, fake_runpod):
             s.conn.send('{"type":"ping"}')
             assert s.recv() == {"type": "pong"}
             assert callback(cb, {"status": "progress", "progress": 33}).status_code == 200
-            assert s.recv() == {"type": "progress", "job_id": job_id, "progress": 33}
+            assert s.recv() == {"type": "progress", "job_id": job_id, "progress": 33, "seq": 2}
             # The callback woke a fresh object (a new constructor run), which still reached the socket.
             assert constructed(w) > before, w.log_tail()
             assert callback(cb, {"status": "complete"}).status_code == 200
@@ -149,7 +149,7 @@ def test_restart_mid_job(make_worker, fake_runpod, how):
         s = Socket(ws_url(w, job_id))
         try:
             assert s.recv() == {"type": "status", "job_id": job_id, "status": "processing", "progress": 30,
-                                "attempt": 1}
+                                "attempt": 1, "seq": 2}
             assert urlsplit(cb).netloc == urlsplit(w.base_url).netloc
             assert callback(cb, {"status": "complete"}).status_code == 200
             assert s.recv_until("complete")[-1]["job_id"] == job_id

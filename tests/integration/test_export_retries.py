@@ -71,7 +71,7 @@ def test_a_retry_keeps_the_id_and_the_history(worker, client, fake_runpod):
         assert r.status_code == 202, r.text
         assert r.json()["job_id"] == job_id and r.json()["job"]["attempt"] == 2
         seen = socket.recv_until("status")
-        assert seen[0] == {"type": "retrying", "job_id": job_id, "attempt": 2}
+        assert seen[0] == {"type": "retrying", "job_id": job_id, "attempt": 2, "seq": 3}  # the numbers go on
         assert seen[-1]["status"] == "processing"
     finally:
         socket.close()

@@ -230,3 +230,8 @@ def test_openapi_states_every_answer_and_bound(client):
     user_header = next(p for p in overlay["parameters"] if p["name"] == "X-User-Id")
     assert user_header["schema"]["pattern"] == "^(?:[A-Za-z0-9_-]{1,64})$"
     assert "/api/storage/object/{key}" in spec["paths"] and "/api/jobs/{job_id}/ws" not in spec["paths"]
+    events = spec["paths"]["/api/export/jobs/{job_id}/events"]["get"]
+    assert "text/event-stream" in events["responses"]["200"]["content"] and {"204", "422", "503"} <= set(events["responses"])
+    assert {p["name"] for p in events["parameters"]} >= {"since", "Last-Event-ID", "X-User-Id"}
+    status = spec["paths"]["/api/export/status/{job_id}"]["get"]
+    assert {p["name"] for p in status["parameters"]} >= {"wait_s", "after_seq"} and "503" in status["responses"]

@@ -1,12 +1,15 @@
 """One export job's world for the lifecycle's tests on CPython (test_lifecycle.py, test_job_attempts.py):
 the record in a fake DO SQL, RunPod as the fake endpoint called in-process through httpx, the sockets
-as a list, and a clock the test moves. workerd is needed only for what these cannot show
+as a list behind the job's event log (as the object logs each change's events, then sends them), and a
+clock the test moves. workerd is needed only for what these cannot show
 (tests/integration: the wire, eviction, restarts, crash safety)."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
+from jobs.events import EventLog
+from jobs.events import ensure_schema as ensure_events_schema
 from jobs.export_job import ExportJob
 from jobs.lifecycle import Ports, due_rule
 from jobs.runpod import RunPodClient
@@ -33,6 +36,8 @@ class World:
         self.fake, self.now = fake, T0
         self.sql = SqlStorage()
         ensure_schema(self.sql, set())
+        ensure_events_schema(self.sql, set())
+        self.log = EventLog(self.sql)
         self.sent: list[dict] = []
         self.owed: list[tuple[str, int]] = []  # (job id, version) of records saved owing the user's database
         self.runpod_down = False
@@ -49,9 +54,13 @@ class World:
         self.webhooks: list[tuple[str, str]] = []  # (event, status) of every event handed to the outbox
         self.stale: list[tuple[str, str]] = []  # (job id, status) of every newer state that made progress stale
         self.ports = Ports(store=self.table.one("j1"), runpod=lambda: RunPodClient(ENV.RUNPOD_ENDPOINT, KEY, transport),
-                           broadcast=self.sent.extend, webhook=self._webhook, stale_progress=self._stale,
+                           broadcast=self._broadcast, webhook=self._webhook, stale_progress=self._stale,
                            clock=lambda: self.now, wall_clock=lambda: self.now / 1000)
         self.job = ExportJob(self.ports, self.settings)
+
+    def _broadcast(self, messages: list[dict]) -> None:
+        self.log.append("j1", messages, self.now)
+        self.sent.extend(messages)
 
     def _webhook(self, event: str, job) -> None:
         self.webhooks.append((event, job.status))
@@ -73,7 +82,7 @@ class World:
     def rebuilt(self) -> ExportJob:
         """The object evicted and built again on the same storage."""
         return ExportJob(Ports(store=self._table().one("j1"), runpod=self.ports.runpod,
-                                  broadcast=self.sent.extend, webhook=self._webhook, stale_progress=self._stale,
+                                  broadcast=self._broadcast, webhook=self._webhook, stale_progress=self._stale,
                                   clock=lambda: self.now),
                             self.settings)
 

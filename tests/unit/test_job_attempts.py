@@ -41,7 +41,7 @@ async def test_a_retry_keeps_the_id_and_the_history_and_runs_a_new_attempt(world
     assert body["job_id"] == SPEC["job_id"] and body["status"] == "pending" and body["attempt"] == 2
     job = world.record()
     assert job.status == "processing" and job.runpod_id not in (None, first_id) and len(fake.runs) == 2
-    assert world.sent[-2] == {"type": "retrying", "job_id": "j1", "attempt": 2}  # then the new attempt's status
+    assert world.sent[-2] == {"type": "retrying", "job_id": "j1", "attempt": 2, "seq": 3}  # then the new attempt's status
     shown = job.status_body()["attempts"]
     assert [(a["attempt"], a["runpod_id"], a["outcome"], a["error"]) for a in shown] == [
         (1, first_id, "error", "the input is not a video"), (2, job.runpod_id, None, None)]
@@ -176,7 +176,7 @@ async def test_a_job_that_ran_too_long_times_out_and_is_cancelled(world, fake):
     await world.alarm_until_idle()
     job = world.record()
     assert job.status == "timed_out" and "(300 s)" in job.error and fake.cancel_calls == [runpod_id]
-    assert world.sent[-1] == {"type": "timed_out", "job_id": "j1", "error": job.error}
+    assert world.sent[-1] == {"type": "timed_out", "job_id": "j1", "error": job.error, "seq": 4}
 
 
 async def test_a_silent_worker_found_running_at_the_queue_deadline_keeps_running(world, fake):

@@ -44,7 +44,7 @@ async def test_a_submission_goes_out_with_signed_urls_and_tells_the_sockets(worl
     job = world.record()
     assert job.status == "processing" and job.runpod_id == runpod_id == fake.run_ids[0] and job.submit_attempts == 1
     assert world.sent == [{"type": "status", "job_id": "j1", "status": "processing", "progress": 0,
-                           "attempt": 1}]
+                           "attempt": 1, "seq": 1}]
 
 
 @pytest.mark.parametrize("mode", ["unavailable", "fail", "bad_json", "down"])
@@ -62,7 +62,7 @@ async def test_a_submission_that_can_succeed_later_is_retried_with_backoff_then_
     await world.job.run_due()
     job = world.record()
     assert job.status == "error" and job.error.startswith("Could not submit the job to RunPod")
-    assert world.sent[-1] == {"type": "error", "job_id": "j1", "error": job.error}
+    assert world.sent[-1] == {"type": "error", "job_id": "j1", "error": job.error, "seq": 1}
 
 
 async def test_a_submission_recovers_once_runpod_is_back_and_clears_the_waiting_message(world, fake):
@@ -137,7 +137,7 @@ async def test_progress_moves_forward_and_is_told(world):
     await started(world)
     assert world.callback({"status": "progress", "progress": 40, "message": "encoding"}) == {
         "received": True, "status": "processing", "progress": 40}
-    assert world.sent[-1] == {"type": "progress", "job_id": "j1", "progress": 40, "message": "encoding"}
+    assert world.sent[-1] == {"type": "progress", "job_id": "j1", "progress": 40, "message": "encoding", "seq": 2}
     assert world.callback({"status": "progress", "progress": 30})["ignored"] == "stale"
     assert world.callback({"status": "progress", "progress": 250})["progress"] == 100  # clamped
     assert world.record().progress == 100
@@ -204,7 +204,7 @@ async def test_a_callback_for_no_job_is_not_found(world):
 async def test_runpod_webhook_bodies_drive_the_same_rules(world):
     await started(world)
     world.callback({"id": "rp", "status": "CANCELLED"})
-    assert world.record().status == "cancelled" and world.sent[-1] == {"type": "cancelled", "job_id": "j1"}
+    assert world.record().status == "cancelled" and world.sent[-1] == {"type": "cancelled", "job_id": "j1", "seq": 2}
 
 
 # -- cancel ---------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Export jobs: start, status, list, cancel (API.md "Export jobs")."""
+"""Export jobs: start, list, cancel, retry (API.md "Export jobs"); their status: job_status.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 
 from app.deps import get_env, get_settings, public_base_url
 from app.errors import ApiError, raise_refusal
@@ -23,7 +23,7 @@ from bindings import r2
 from bounds import JOB_ID_PATTERN, anchored, parse_json
 from jobs.model import STATUSES
 from jobs.params import EXPORT_TYPES, START_MODELS, StartBody
-from refusals import refusal, refused
+from refusals import refused
 from settings import Settings
 from storage import keys, urls
 from webhooks import policy as webhook_policy
@@ -34,7 +34,7 @@ ExportType = Literal[EXPORT_TYPES]  # type: ignore[valid-type]
 # The pattern is documentation: an id that cannot be a job's is answered 404 like an unknown one.
 JobId = Annotated[str, Path(description="The job id returned by start",
                             json_schema_extra={"pattern": anchored(JOB_ID_PATTERN)})]
-_UNKNOWN_JOB = {404: "`not_found`: no such job, or another user's (its existence is not revealed)"}
+UNKNOWN_JOB = {404: "`not_found`: no such job, or another user's (its existence is not revealed)"}
 START_DESCRIPTION = (
     "Checks beyond the schema: `input_key` must follow the key rules (400 `invalid_key`: relative, no empty, `.` "
     "or `..` segment, no backslash or control/format character, at most 1024 bytes with the user prefix) and name a "
@@ -148,27 +148,6 @@ for _type, _model in START_MODELS.items():
     _start_route(_type, _model)
 
 
-async def _status(request: Request, job_id: str, user_id: str, export_type: str | None = None) -> Response:
-    body = await user_jobs(get_env(request), user_id).status(check_job_id(job_id), export_type)
-    if body is None:
-        raise_refusal(refusal("not_found"))
-    return Response(body, media_type="application/json")
-
-
-@router.get("/status/{job_id}", summary="A job's status",
-            responses={200: {"model": JobStatus}, **errors(401, 403, 404, 500, user_scoped=True, notes=_UNKNOWN_JOB)})
-async def job_status(request: Request, job_id: JobId, user_id: str = Depends(current_user)) -> Response:
-    return await _status(request, job_id, user_id)
-
-
-@router.get("/{export_type}/status/{job_id}", summary="A job's status (per-type alias)",
-            responses={200: {"model": JobStatus},
-                       **errors(401, 403, 404, 422, 500, user_scoped=True, notes=_UNKNOWN_JOB)})
-async def typed_job_status(request: Request, export_type: ExportType, job_id: JobId,
-                           user_id: str = Depends(current_user)) -> Response:
-    return await _status(request, job_id, user_id, export_type)
-
-
 @router.get("/jobs", summary="The caller's jobs, newest first",
             responses={200: {"model": JobPage}, **errors(401, 403, 422, 500, user_scoped=True, notes={
                 400: "`invalid_cursor`: a cursor this API did not issue"})})
@@ -199,7 +178,7 @@ def _check_cursor(cursor: str) -> None:
 
 @router.post("/jobs/{job_id}/cancel", summary="Cancel a job",
              responses={200: {"model": JobStatus}, **errors(401, 403, 404, 409, 500, user_scoped=True, notes={
-                 **_UNKNOWN_JOB, 409: "`already_finished`: the job has ended (any terminal status); the body "
+                 **UNKNOWN_JOB, 409: "`already_finished`: the job has ended (any terminal status); the body "
                                       "also carries the `job`"})})
 async def cancel_job(request: Request, job_id: JobId, user_id: str = Depends(current_user)) -> dict:
     answer = plain(await user_jobs(get_env(request), user_id).cancel(check_job_id(job_id)))
@@ -214,7 +193,7 @@ async def cancel_job(request: Request, job_id: JobId, user_id: str = Depends(cur
                  "earlier ones kept in `attempts`. Answers like a start (202, `Idempotent-Replayed: true` for a "
                  "replayed `Idempotency-Key`); the job's WebSocket and webhooks say `retrying`."),
              responses={202: {"model": StartAccepted}, **errors(401, 403, 404, 409, 422, 500, user_scoped=True, notes={
-                 **_UNKNOWN_JOB, 409: "`not_retryable` (pending, processing or complete), `too_many_attempts` (20), "
+                 **UNKNOWN_JOB, 409: "`not_retryable` (pending, processing or complete), `too_many_attempts` (20), "
                                       "`idempotency_key_reused`; the first two also carry the `job`"})})
 async def retry_job(
     request: Request, job_id: JobId, user_id: str = Depends(current_user),
