@@ -41,6 +41,13 @@ WORKERD_WRAPPER = Path(__file__).resolve().parent / "workerd"
 # compatibility date turns on are turned off again, or they would win (and need the network).
 DEV_FLAGS = ("python_workers_development", "no_python_workers_20250116", "no_python_workers_20260610")
 
+PORT_TRIES = 3
+
+
+class PortTaken(RuntimeError):
+    """wrangler could not bind its port: another process took it."""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -56,6 +63,9 @@ class WranglerDev:
         self.root, self.state_dir, self.bundle_dir = root, Path(state_dir), Path(bundle_dir)
         self.values = dict(values)
         self.port = port or free_port()
+        # A port picked here was free when picked, not when wrangler binds it: another process on the
+        # machine (a parallel test's workerd) may take it meanwhile. Such a port is picked again.
+        self._port_chosen = port is None
         self.persist_dir = self.state_dir / "persist"
         self.log_path = self.state_dir / "worker.log"
         self._env_file = self.state_dir / "worker.env"
@@ -64,6 +74,7 @@ class WranglerDev:
         self._required = required
         self._proc: subprocess.Popen[str] | None = None
         self._pump: threading.Thread | None = None
+        self._log_mark = 0
 
     @property
     def base_url(self) -> str:
@@ -92,7 +103,19 @@ class WranglerDev:
 
     def start(self, timeout: float = 120, ready_path: str = "/health") -> WranglerDev:
         """Start, and return once `GET {ready_path}` answers 200 (Python is loaded by then)."""
+        for tries_left in range(PORT_TRIES - 1, -1, -1):
+            try:
+                return self._start(timeout, ready_path)
+            except PortTaken:
+                if not self._port_chosen or not tries_left:
+                    raise
+                self._note(f"port {self.port} was taken before wrangler bound it; trying another")
+                self.port = free_port()
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float, ready_path: str) -> WranglerDev:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._log_mark = len(self.log_text())  # what this start writes comes after it
         for name in self._required:
             if not self.values.get(name):
                 # Named now rather than discovered by the first request that needs it.
@@ -139,7 +162,8 @@ class WranglerDev:
             if self._proc is None or self._proc.poll() is not None:
                 code = self._proc.returncode if self._proc else None
                 self._signal_group(signal.SIGTERM, 5)  # a workerd it started may still be running
-                raise RuntimeError(f"wrangler dev exited with {code}:\n{self.log_tail()}")
+                taken = "Address already in use" in self.log_text()[self._log_mark:]
+                raise (PortTaken if taken else RuntimeError)(f"wrangler dev exited with {code}:\n{self.log_tail()}")
             try:
                 if httpx.get(self.base_url + ready_path, timeout=30).status_code == 200:
                     return
