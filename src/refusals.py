@@ -25,6 +25,8 @@ HTTP: dict[str, tuple[int, str]] = {
     "not_in_progress": (409, "The job is not in progress"),
     "lease_lost": (409, "The lease is no longer current: it expired or the job was claimed again"),
     "not_dead": (409, "Only a dead job can be requeued"),
+    "too_many_waiters": (503, "As many claims as may wait on this queue are waiting; claim again later, "
+                              "or without wait_s"),
 }
 
 

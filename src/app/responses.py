@@ -46,6 +46,7 @@ DESCRIPTIONS = {
     415: "`unsupported_media_type`: a body whose Content-Type is not JSON",
     422: "`validation_error`: the body or a parameter fails its schema; `details` lists the fields",
     500: "`config_error` (a secret this route needs is not set; the variable is named) or `internal_error`",
+    503: "Unavailable for now; try again later",
 }
 
 
