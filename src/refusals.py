@@ -21,7 +21,9 @@ HTTP: dict[str, tuple[int, str]] = {
     "webhook_not_allowed": (400, "The webhook URL is not one the deployment allows"),
     "delivery_in_flight": (409, "An attempt of this delivery is being sent right now; ask again once it is answered"),
     # a job's live events (durable_objects/job_feed.py): bounded per object, so memory stays bounded
-    "too_many_waiters": (503, "Too many long-polls are waiting on this user's jobs; try again shortly"),
+    # (and the encode queue's waiting claims): one code, since a client does the same on either
+    "too_many_waiters": (503, "As many requests as may wait here are waiting (long-polls of this user's jobs, "
+                              "or claims on this queue); try again shortly, or without wait_s"),
     "too_many_streams": (503, "Too many event streams are open on this job or user; try again shortly"),
     # the encode queue
     "no_jobs": (404, "No jobs available"),

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from encode_queue import policy as queue_policy
 from webhooks import policy as webhook_policy
 
 SECRET_NAMES = (
@@ -86,6 +87,8 @@ class Settings:
     webhook_url: str  # the deployment's default webhook, for starts that name none ("" for none)
     webhook_hosts: tuple[str, ...]  # hosts a start's own webhook may name (webhooks.policy)
     webhook_schedule_s: tuple[int, ...] | None  # delays between delivery attempts; None when the var is malformed
+    queue_priority_step_s: float  # the encode queue's head start per priority level (QUEUE_PRIORITY_STEP_S)
+    queue_max_waiters: int  # claims that may wait at once on one queue (QUEUE_MAX_WAITERS)
     _secrets: dict[str, str]
 
     @classmethod
@@ -125,6 +128,8 @@ class Settings:
             webhook_url=var("WEBHOOK_URL").strip(),
             webhook_hosts=webhook_policy.parse_hosts(var("WEBHOOK_HOSTS")),
             webhook_schedule_s=_schedule(var("WEBHOOK_RETRY_SCHEDULE_S")),
+            queue_priority_step_s=_positive(var("QUEUE_PRIORITY_STEP_S"), queue_policy.DEFAULT_PRIORITY_STEP_S),
+            queue_max_waiters=max(0, _int(var("QUEUE_MAX_WAITERS"), queue_policy.DEFAULT_MAX_WAITERS)),
             _secrets={name: var(name) for name in SECRET_NAMES},
         )
 

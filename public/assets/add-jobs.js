@@ -8,11 +8,12 @@ const notice = $("notice");
 
 /**
  * The bulk box as the body of POST /api/jobs: a JSON array as it is (the API checks it), otherwise one job
- * per line, `file_name` or `file_name,crf,preset`. The last two commas split, so a line with fewer commas
- * has fewer fields; empty fields are left out rather than sent as "".
+ * per line, `file_name` or `file_name,crf,preset`, each line getting `maxAttempts` and `priority` when given.
+ * The last two commas split, so a line with fewer commas has fewer fields; empty fields are left out rather
+ * than sent as "".
  * → {jobs} or {problem}
  */
-export function parseBulk(text, maxAttempts) {
+export function parseBulk(text, maxAttempts, priority) {
   const trimmed = text.trim();
   if (trimmed.startsWith("[")) {
     try {
@@ -35,6 +36,7 @@ export function parseBulk(text, maxAttempts) {
     if (crf) job.crf = crf;
     if (preset) job.preset = preset;
     if (maxAttempts !== undefined) job.max_attempts = maxAttempts;
+    if (priority !== undefined) job.priority = priority;
     jobs.push(job);
   }
   return { jobs };
@@ -69,7 +71,7 @@ function showCreated(rows) {
   const fresh = rows.map((row) => h("tr", { dataset: { jobId: row.id } },
     cell(row.id), h("td", { className: "file" }, row.file_name), cell(row.crf), cell(row.preset),
     h("td", {}, h("span", { className: `status status-${row.status}` }, row.status)),
-    cell(row.max_attempts), cell(when(row.created_at))));
+    cell(row.priority), cell(row.max_attempts), cell(when(row.created_at))));
   $("created").prepend(...fresh);
   $("created-card").hidden = false;
 }
@@ -80,9 +82,11 @@ $("single-form").addEventListener("submit", async (event) => {
   const crf = $("crf").value.trim();
   const preset = $("preset").value.trim();
   const maxAttempts = optionalInt($("max-attempts"));
+  const priority = optionalInt($("priority"));
   if (crf) body.crf = crf;
   if (preset) body.preset = preset;
   if (maxAttempts !== undefined) body.max_attempts = maxAttempts;
+  if (priority !== undefined) body.priority = priority;
   if (await add(body, "Job", event.submitter || $("single-form").querySelector("button"))) {
     $("file-name").value = "";
     $("file-name").focus();
@@ -97,7 +101,8 @@ $("bulk-text").addEventListener("input", countBulk);
 
 $("bulk-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const { jobs, problem } = parseBulk($("bulk-text").value, optionalInt($("bulk-max-attempts")));
+  const { jobs, problem } = parseBulk($("bulk-text").value, optionalInt($("bulk-max-attempts")),
+    optionalInt($("bulk-priority")));
   if (problem) {
     say(errorBox, problem);
     return;

@@ -40,6 +40,8 @@ export function rowCells(row, { remove, requeue }) {
     h("td", { className: "file" }, row.file_name),
     h("td", {}, `${text(row.crf)} / ${text(row.preset)}`),
     h("td", {}, h("span", { className: `status status-${row.status}` }, row.status.replace("_", " "))),
+    // Higher first; claims age older jobs ahead (docs/api.md "Encode queue"). Rows from before priorities: 0.
+    h("td", { className: "priority", title: "priority 0-9, higher first" }, String(row.priority ?? 0)),
     h("td", { className: "attempts" }, `${row.attempts}/${row.max_attempts}`),
     lease,
     h("td", { className: "times" }, times),

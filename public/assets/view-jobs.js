@@ -70,6 +70,9 @@ function showStats(counts) {
     return chip;
   });
   $("stats").replaceChildren(...chips);
+  // Claims held open (`wait_s`) by workers waiting for a job: they take the next one at once.
+  const waiting = counts.waiting ?? 0;
+  $("waiting").textContent = waiting ? `${waiting} claim${waiting === 1 ? "" : "s"} waiting ·` : "";
 }
 
 function showRows(list) {

@@ -173,11 +173,18 @@ class QueueJob(_Open):
     finished: int | None
     attempts: int
     max_attempts: int
+    priority: int = Field(description="0-9, higher first, with aging (docs/api.md \"Encode queue\")")
     lease_id: str | None
     lease_s: int | None
     lease_expires_at: int | None
     available_at: int
     error: str | None
+
+
+class QueueClaimed(_Open):
+    """A claim with `max`: the jobs handed out, 1 to `max` of them, each with its own lease."""
+
+    jobs: list[QueueJob] = Field(min_length=1)
 
 
 class QueueStats(_Open):
@@ -186,6 +193,7 @@ class QueueStats(_Open):
     finished: int
     dead: int
     total: int
+    waiting: int = Field(description="Claims waiting for a job right now (`wait_s`)")
 
 
 class QueueJobDeleted(_Open):

@@ -38,3 +38,11 @@ def execute(sql: Any, query: str, *params: Any) -> int:
     cursor = sql.exec(query, *[int(p) if isinstance(p, bool) else p for p in params])
     cursor.toArray()  # consume, so rowsWritten is final
     return int(cursor.rowsWritten)
+
+
+def column_names(sql: Any, table: str) -> list[str]:
+    """The columns of `table` (a trusted name), from a query that reads no row."""
+    cursor = sql.exec(f"SELECT * FROM {table} LIMIT 0")  # noqa: S608 - the callers' own table names
+    names = [str(name) for name in cursor.columnNames]
+    cursor.toArray()
+    return names

@@ -1,4 +1,5 @@
-"""The encode queue's numbers: leases, attempts, retry backoff, batch and page sizes (docs/api.md)."""
+"""The encode queue's numbers: leases, attempts, retry backoff, claims (waits, batches, priorities),
+batch and page sizes (docs/api.md "Encode queue")."""
 
 from __future__ import annotations
 
@@ -9,6 +10,20 @@ QUEUE_NAME_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 
 DEFAULT_LEASE_S = 300
 MIN_LEASE_S, MAX_LEASE_S = 1, 3600
+
+# A claim may wait for a job (long poll, as SQS's WaitTimeSeconds: 0-20 s) and take up to 10 at once.
+MAX_WAIT_S = 20
+MAX_CLAIM_BATCH = 10
+# Claims parked at once on one queue; beyond, 503 `too_many_waiters` (QUEUE_MAX_WAITERS overrides).
+DEFAULT_MAX_WAITERS = 1000
+
+# A job's priority 0-9 (default 0, the lowest) is a head start of `priority` × STEP over its creation
+# time: claims take the lowest `created − priority × STEP`, so a priority-9 job passes jobs up to
+# 9 STEPs older and a priority-0 job is passed only by jobs created less than 9 STEPs after it: it
+# ages to the front (QUEUE_PRIORITY_STEP_S overrides STEP).
+MIN_PRIORITY, MAX_PRIORITY = 0, 9
+DEFAULT_PRIORITY = 0
+DEFAULT_PRIORITY_STEP_S = 60
 
 DEFAULT_MAX_ATTEMPTS = 3
 MAX_MAX_ATTEMPTS = 20

@@ -23,6 +23,11 @@ class EnqueueItem(BaseModel):
         None, description="Kept as a string; an integer 0-63 is stored as its decimal string")
     preset: _text(policy.MAX_PRESET) | None = None
     max_attempts: integer(ge=1, le=policy.MAX_MAX_ATTEMPTS) = policy.DEFAULT_MAX_ATTEMPTS
+    priority: integer(ge=policy.MIN_PRIORITY, le=policy.MAX_PRIORITY) = Field(
+        policy.DEFAULT_PRIORITY, description=(
+            f"{policy.MIN_PRIORITY}-{policy.MAX_PRIORITY}, higher first: claims take the lowest "
+            "created time − priority × STEP (60 s by default), so a job passes jobs up to priority × STEP "
+            "older than it, and a priority-0 job ages to the front"))
 
     @field_validator("crf", mode="after")
     @classmethod

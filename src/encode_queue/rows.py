@@ -30,6 +30,7 @@ def api_row(row: dict) -> dict:
         "finished": _seconds(row["finished_ms"]),
         "attempts": int(row["attempts"]),
         "max_attempts": int(row["max_attempts"]),
+        "priority": int(row["priority"]),
         "lease_id": row["lease_id"],
         "lease_s": row["lease_s"],
         "lease_expires_at": _seconds_up(row["lease_expires_ms"]),

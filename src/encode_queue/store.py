@@ -1,8 +1,9 @@
 """The encode queue's SQL, over a Durable Object's `ctx.storage.sql` (synchronous).
 
 Every method is a few statements with no `await` between them, and a Durable Object runs one event
-at a time, so each is atomic: a claim is one `UPDATE ... RETURNING` that moves the oldest available
-pending row to `in_progress`, and no two claims can ever return the same row.
+at a time, so each is atomic: a claim is one `UPDATE ... RETURNING` that moves up to `max` available
+pending rows, lowest rank first (rank = created − priority × STEP, schema.py), to `in_progress`, each
+with its own lease id, and no two claims can ever return the same row.
 
 Times are stored in milliseconds (see rows.py for the API's seconds). Expired leases are swept
 before every read or change, so a lease is over at its expiry whether or not the alarm ran yet.
@@ -13,33 +14,27 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bindings.do_sql import execute, one_or_none, rows
-from encode_queue import policy
+from bindings.do_sql import one_or_none, rows
+from encode_queue import policy, schema
 from encode_queue.rows import STATUSES, api_row
-
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS jobs (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        file_name TEXT NOT NULL, crf TEXT, preset TEXT,
-        status TEXT NOT NULL DEFAULT 'pending',
-        created_ms INTEGER NOT NULL, started_ms INTEGER, finished_ms INTEGER,
-        attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL,
-        lease_id TEXT, lease_s INTEGER, lease_expires_ms INTEGER,
-        available_ms INTEGER NOT NULL, error TEXT)""",
-    # Claims and status filters walk one status in id order.
-    "CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, id)",
-    # The sweep before every call, and the alarm's next expiry, look only at live leases: without
-    # this they would scan every in-progress row on every call. Named with INDEXED BY where used,
-    # since the planner, without statistics, prefers jobs_by_status.
-    "CREATE INDEX IF NOT EXISTS jobs_leases ON jobs (lease_expires_ms) WHERE status = 'in_progress'",
-)
-# AUTOINCREMENT: an id is never reused after a delete, so a late worker call on a deleted job gets
-# 404 instead of acting on a newer job that happens to have the same id.
 
 # Ends the lease of a job whose time ran out, or that failed: one more attempt, then pending (after
 # `available_ms`) or dead. SQLite evaluates every right-hand side on the old row.
 _END_LEASE = """status = CASE WHEN attempts + 1 >= max_attempts THEN 'dead' ELSE 'pending' END,
     attempts = attempts + 1, started_ms = NULL, lease_id = NULL, lease_s = NULL, lease_expires_ms = NULL"""
+
+# Bindings: now, how many, now, the lease ids as a JSON array, lease_s, the lease's end. Moves up to
+# `how many` available pending rows, lowest rank first, to `in_progress`; the n-th picked gets the n-th
+# lease id. The inner SELECT is a covering scan of `jobs_claim` in order that stops after `how many`
+# rows (tests/unit/test_encode_queue_store.py checks the plan).
+CLAIM = """WITH picked AS (
+        SELECT id, row_number() OVER () - 1 AS n FROM (
+            SELECT id FROM jobs INDEXED BY jobs_claim
+            WHERE status = 'pending' AND available_ms <= ? ORDER BY rank_ms, id LIMIT ?))
+    UPDATE jobs SET status = 'in_progress', started_ms = ?,
+        lease_id = json_extract(?, '$[' || picked.n || ']'), lease_s = ?, lease_expires_ms = ?
+    FROM picked WHERE jobs.id = picked.id
+    RETURNING *"""
 
 
 class Refused(Exception):  # noqa: N818 - reads as what happened
@@ -52,30 +47,37 @@ class Refused(Exception):  # noqa: N818 - reads as what happened
 
 
 class QueueStore:
-    def __init__(self, sql: Any) -> None:
+    def __init__(self, sql: Any, priority_step_s: float = policy.DEFAULT_PRIORITY_STEP_S) -> None:
         self._sql = sql
-        for statement in _SCHEMA:
-            execute(sql, statement)
+        self._step_ms = round(priority_step_s * 1000)
+        schema.ensure(sql, self._step_ms)
 
     # -- producers --------------------------------------------------------------------------
     def enqueue(self, items: list[dict], now_ms: int) -> list[dict]:
         """Insert the rows in one statement (all or nothing) from one bound JSON array: one crossing
         into SQLite whatever the batch size, and no limit on bound parameters to work around."""
-        inserted = rows(self._sql, """INSERT INTO jobs (file_name, crf, preset, max_attempts, created_ms, available_ms)
+        inserted = rows(self._sql, """INSERT INTO jobs (file_name, crf, preset, max_attempts, priority, rank_ms,
+                created_ms, available_ms)
             SELECT json_extract(value, '$.file_name'), json_extract(value, '$.crf'),
-                   json_extract(value, '$.preset'), json_extract(value, '$.max_attempts'), ?, ?
+                   json_extract(value, '$.preset'), json_extract(value, '$.max_attempts'),
+                   coalesce(json_extract(value, '$.priority'), 0),
+                   ? - coalesce(json_extract(value, '$.priority'), 0) * ?, ?, ?
             FROM json_each(?) ORDER BY CAST(key AS INTEGER)
-            RETURNING *""", now_ms, now_ms, json.dumps(items))
+            RETURNING *""", now_ms, self._step_ms, now_ms, now_ms, json.dumps(items))
         return [api_row(r) for r in sorted(inserted, key=lambda r: r["id"])]
 
     # -- consumers --------------------------------------------------------------------------
     def claim(self, lease_id: str, lease_s: int, now_ms: int) -> dict | None:
+        jobs = self.claim_batch([lease_id], lease_s, now_ms)
+        return jobs[0] if jobs else None
+
+    def claim_batch(self, lease_ids: list[str], lease_s: int, now_ms: int) -> list[dict]:
+        """Up to `len(lease_ids)` available jobs, lowest rank first, the n-th picked getting the n-th
+        lease id: one statement, so all or none are taken and none can be taken twice."""
         self.sweep(now_ms)
-        row = one_or_none(self._sql, """UPDATE jobs SET status = 'in_progress', started_ms = ?, lease_id = ?,
-                lease_s = ?, lease_expires_ms = ?
-            WHERE id = (SELECT id FROM jobs WHERE status = 'pending' AND available_ms <= ? ORDER BY id LIMIT 1)
-            RETURNING *""", now_ms, lease_id, lease_s, now_ms + lease_s * 1000, now_ms)
-        return None if row is None else api_row(row)
+        taken = rows(self._sql, CLAIM, now_ms, len(lease_ids), now_ms, json.dumps(lease_ids), lease_s,
+                     now_ms + lease_s * 1000)
+        return [api_row(r) for r in sorted(taken, key=lambda r: (r["rank_ms"], r["id"]))]
 
     def heartbeat(self, job_id: int, lease_id: str | None, lease_s: int | None, now_ms: int) -> dict:
         row = self._held(job_id, lease_id, now_ms, finished_ok=False)
@@ -101,6 +103,12 @@ class QueueStore:
             WHERE status = 'in_progress' AND lease_expires_ms <= ? RETURNING id""",  # noqa: S608 - constant SQL
                         policy.LEASE_EXPIRED, now_ms, now_ms)
         return len(returned)
+
+    def next_available_ms(self, now_ms: int) -> int | None:
+        """When the next pending job still backing off becomes available (for claimers that wait)."""
+        found = one_or_none(self._sql, """SELECT MIN(available_ms) AS due FROM jobs INDEXED BY jobs_claim
+            WHERE status = 'pending' AND available_ms > ?""", now_ms)
+        return None if found is None or found["due"] is None else int(found["due"])
 
     def next_expiry_ms(self) -> int | None:
         found = one_or_none(self._sql, "SELECT MIN(lease_expires_ms) AS due FROM jobs INDEXED BY jobs_leases WHERE status = 'in_progress'")

@@ -57,15 +57,18 @@ def test_add_one_and_many_then_see_them_in_the_queue(page, client, queue):
     page.locator("#crf").fill("23")
     page.locator("#preset").fill("slow")
     page.locator("#max-attempts").fill("2")
+    page.locator("#priority").fill("7")
     page.get_by_role("button", name="Add job", exact=True).click()
     expect(page.locator("#created tr")).to_have_count(1)
     expect(page.locator("#notice")).to_have_text(f'Added 1 job to queue "{queue}".')
     [single] = rows_of(client, queue)
     assert (single["file_name"], single["crf"], single["preset"], single["max_attempts"]) == ("single.mp4", "23", "slow", 2)
+    assert single["priority"] == 7
 
     page.locator("#bulk-text").fill("a.mp4\nb.mp4,20,veryfast\n\n# not a job\nc.mp4,,fast\n")
     expect(page.locator("#bulk-count")).to_have_text("3 jobs")
     page.locator("#bulk-max-attempts").fill("4")
+    page.locator("#bulk-priority").fill("3")
     page.locator("#bulk-submit").click()
     expect(page.locator("#created tr")).to_have_count(4)
     # A JSON array is sent as it is: a file name with a comma, a crf given as a number.
@@ -79,7 +82,8 @@ def test_add_one_and_many_then_see_them_in_the_queue(page, client, queue):
     assert (stored["b.mp4"]["crf"], stored["b.mp4"]["preset"]) == ("20", "veryfast")
     assert (stored["c.mp4"]["crf"], stored["c.mp4"]["preset"]) == (None, "fast")
     assert {stored[n]["max_attempts"] for n in ("a.mp4", "b.mp4", "c.mp4")} == {4}
-    assert stored["d,e.mp4"]["crf"] == "18"
+    assert {stored[n]["priority"] for n in ("a.mp4", "b.mp4", "c.mp4")} == {3}
+    assert (stored["d,e.mp4"]["crf"], stored["d,e.mp4"]["priority"]) == ("18", 0)
     screenshot(page, "add-jobs")
 
     # The queue page of the same queue, with the token this tab kept.
@@ -89,6 +93,7 @@ def test_add_one_and_many_then_see_them_in_the_queue(page, client, queue):
     expect(page.locator("#rows tr")).to_have_count(5)
     for job in stored.values():
         expect(row(page, job["id"])).to_contain_text(job["file_name"])
+        expect(row(page, job["id"]).locator("td.priority")).to_have_text(str(job["priority"]))
     expect(page.locator('#stats button[data-status="pending"] .count')).to_have_text("5")
     expect(page.locator("#range")).to_have_text("1–5 of 5")
 

@@ -156,7 +156,7 @@ def test_a_bulk_of_1000_then_a_claim_and_pages(client):
     assert page.status_code == 200 and page.headers["x-total-count"] == "999"
     assert [j["id"] for j in page.json()] == [j["id"] for j in jobs[101:151]]
     stats = client.get("/api/jobs/stats", params={"queue": q}, headers=KEY).json()
-    assert stats == {"pending": 999, "in_progress": 1, "finished": 0, "dead": 0, "total": 1000}
+    assert stats == {"pending": 999, "in_progress": 1, "finished": 0, "dead": 0, "total": 1000, "waiting": 0}
     gone = client.delete(f"/api/jobs/{first['id']}", params={"queue": q}, headers=KEY)
     assert gone.status_code == 200 and gone.json() == {"message": "Job deleted successfully"}
     assert client.delete(f"/api/jobs/{first['id']}", params={"queue": q}, headers=KEY).status_code == 404

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from encode_queue import policy
-from encode_queue.store import QueueStore, Refused
+from encode_queue.store import CLAIM, QueueStore, Refused
 from refusals import HTTP
 from tests.fakes.do_sql import SqlStorage
 
@@ -16,7 +16,7 @@ T0 = 1_700_000_000_000
 
 def item(name: str = "a.mp4", **extra) -> dict:
     return {"file_name": name, "crf": extra.get("crf"), "preset": extra.get("preset"),
-            "max_attempts": extra.get("max_attempts", 3)}
+            "max_attempts": extra.get("max_attempts", 3), "priority": extra.get("priority", 0)}
 
 
 @pytest.fixture
@@ -157,9 +157,8 @@ def test_no_job_is_ever_held_by_two_leases(actions):
     for action in actions:
         n += 1
         if action == "claim":
-            job = store.claim(f"L{n}", 5, now)
-            if job is not None:
-                assert job["id"] not in held
+            for job in store.claim_batch([f"L{n}a", f"L{n}b"], 5, now):  # a batch of up to two
+                assert job["id"] not in held and job["lease_id"] not in held.values()
                 held[job["id"]] = job["lease_id"]
         elif action in ("finish", "fail") and held:
             job_id, lease = next(iter(held.items()))
@@ -183,6 +182,93 @@ def test_no_job_is_ever_held_by_two_leases(actions):
         assert all(r["attempts"] <= r["max_attempts"] for r in rows)
         stats = store.stats(now)
         assert stats["total"] == total == sum(stats[s] for s in ("pending", "in_progress", "finished", "dead"))
+
+
+def test_a_batch_claim_hands_out_distinct_rows_each_with_its_own_lease(store):
+    jobs = store.enqueue([item(str(i)) for i in range(7)], T0)
+    first = store.claim_batch([f"L{i}" for i in range(5)], 60, T0)
+    assert [j["id"] for j in first] == [j["id"] for j in jobs[:5]]  # oldest first, at most max
+    assert sorted(j["lease_id"] for j in first) == [f"L{i}" for i in range(5)]
+    assert all(j["status"] == "in_progress" and j["lease_expires_at"] == (T0 + 60_000) // 1000 for j in first)
+    rest = store.claim_batch([f"M{i}" for i in range(5)], 60, T0)  # fewer left than asked: what there is
+    assert [j["id"] for j in rest] == [j["id"] for j in jobs[5:]]
+    assert store.claim_batch(["N"], 60, T0) == []
+    # Each job's lease is its own: finishing one with a sibling's lease id is refused.
+    assert refused(store.finish, first[0]["id"], first[1]["lease_id"], T0) == "lease_lost"
+    assert store.finish(first[0]["id"], first[0]["lease_id"], T0)["status"] == "finished"
+
+
+def test_a_batch_skips_jobs_still_backing_off(store):
+    a, b, c = store.enqueue([item("a"), item("b"), item("c")], T0)
+    store.claim("L", 60, T0)
+    store.fail(a["id"], "L", "boom", 30, T0)  # a: available again at T0 + 30 s
+    assert store.next_available_ms(T0) == T0 + 30_000
+    assert [j["id"] for j in store.claim_batch(["x", "y", "z"], 60, T0 + 1000)] == [b["id"], c["id"]]
+    assert store.next_available_ms(T0 + 1000) == T0 + 30_000
+    assert [j["id"] for j in store.claim_batch(["x", "y"], 60, T0 + 30_000)] == [a["id"]]
+    assert store.next_available_ms(T0 + 30_000) is None
+
+
+def test_priority_goes_first_and_older_jobs_age_ahead():
+    step_s = 60
+    store = QueueStore(SqlStorage(), priority_step_s=step_s)
+    (low,) = store.enqueue([item("low", priority=0)], T0)
+    (mid,) = store.enqueue([item("mid", priority=5)], T0 + 1000)
+    (high,) = store.enqueue([item("high", priority=9)], T0 + 2000)
+    assert (low["priority"], mid["priority"], high["priority"]) == (0, 5, 9)
+    # Created within seconds of each other: the higher priority first.
+    assert [j["file_name"] for j in store.claim_batch(["a", "b", "c"], 60, T0 + 3000)] == ["high", "mid", "low"]
+
+
+@pytest.mark.parametrize(("later_by_ms", "first"), [
+    (9 * 60_000 - 1, "urgent"),  # a priority-9 job passes a priority-0 one up to 9 steps older...
+    (9 * 60_000, "old"),  # ...an equal rank goes by id...
+    (9 * 60_000 + 1, "old"),  # ...and once the old job has aged past 9 steps, it goes first.
+])
+def test_aging_bounds_how_long_priority_can_pass_a_job(later_by_ms, first):
+    store = QueueStore(SqlStorage(), priority_step_s=60)
+    store.enqueue([item("old", priority=0)], T0)
+    store.enqueue([item("urgent", priority=9)], T0 + later_by_ms)
+    assert store.claim("L", 60, T0 + later_by_ms)["file_name"] == first
+
+
+def test_a_priority_zero_job_is_claimed_under_a_stream_of_priority_nine():
+    """A priority-9 job every 10 s, one claim every 10 s: the old job waits at most 9 steps."""
+    store = QueueStore(SqlStorage(), priority_step_s=60)
+    (old,) = store.enqueue([item("old", priority=0)], T0)
+    now = T0
+    while True:
+        now += 10_000
+        store.enqueue([item("urgent", priority=9)], now)
+        if store.claim("L", 600, now)["id"] == old["id"]:
+            break
+    assert 9 * 60_000 <= now - T0 <= 9 * 60_000 + 10_000
+
+
+def test_the_claim_is_a_covering_index_scan_in_rank_order(store):
+    store.enqueue([item(str(i), priority=i % 10) for i in range(50)], T0)
+    plan = [r["detail"] for r in store._sql.exec(
+        "EXPLAIN QUERY PLAN " + CLAIM, T0, 10, T0, '["a"]', 60, T0 + 60_000).toArray()]
+    assert any(d.startswith("SCAN jobs USING COVERING INDEX jobs_claim") for d in plan), plan
+    assert not any("TEMP B-TREE" in d for d in plan), plan  # no sort: the index is read in order
+    assert not any(d.startswith("SCAN jobs") and "jobs_claim" not in d for d in plan), plan  # no table scan
+    assert any("INTEGER PRIMARY KEY" in d for d in plan), plan  # the update finds each row by id
+
+
+def test_a_queue_made_before_priorities_is_migrated():
+    sql = SqlStorage()
+    sql.exec("""CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, file_name TEXT NOT NULL, crf TEXT,
+        preset TEXT, status TEXT NOT NULL DEFAULT 'pending', created_ms INTEGER NOT NULL, started_ms INTEGER,
+        finished_ms INTEGER, attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL,
+        lease_id TEXT, lease_s INTEGER, lease_expires_ms INTEGER, available_ms INTEGER NOT NULL, error TEXT)""")
+    for name, created in (("first", T0), ("second", T0 + 1)):
+        sql.exec("INSERT INTO jobs (file_name, created_ms, max_attempts, available_ms) VALUES (?, ?, 3, ?)",
+                 name, created, created)
+    store = QueueStore(sql)
+    QueueStore(sql)  # a second construction (the object rebuilt) changes nothing
+    (urgent,) = store.enqueue([item("urgent", priority=1)], T0 + 2)
+    claimed = store.claim_batch(["a", "b", "c"], 60, T0 + 3)
+    assert [(j["file_name"], j["priority"]) for j in claimed] == [("urgent", 1), ("first", 0), ("second", 0)]
 
 
 def test_backoff_doubles_and_is_capped():

@@ -17,7 +17,7 @@ from app.errors import ApiError, raise_refusal
 from app.jobs_access import plain
 from app.json_route import BoundedJsonRoute
 from app.responses import INVALID_USER_ID, errors
-from app.schemas import QueueJob, QueueJobDeleted, QueueStats
+from app.schemas import QueueClaimed, QueueJob, QueueJobDeleted, QueueStats
 from app.security import queue_identity
 from bounds import DECIMAL_PATTERN, MAX_INT, anchored, read_decimal
 from encode_queue import policy
@@ -37,6 +37,12 @@ JobId = Annotated[str, Path(description="The row's id", json_schema_extra={"patt
 LeaseId = Annotated[str | None, Query(max_length=64, description=(
     "The claim's `lease_id`: when given and no longer current, 409 `lease_lost` and nothing changes"))]
 LeaseSeconds = Annotated[int, Query(ge=policy.MIN_LEASE_S, le=policy.MAX_LEASE_S, description="Lease length in seconds")]
+WaitSeconds = Annotated[int, Query(ge=0, le=policy.MAX_WAIT_S, description=(
+    "Long poll: when no job is available, hold the request up to this many seconds and answer as soon "
+    "as one is (claimers waiting are served first come, first served); 0 (default) answers at once"))]
+MaxJobs = Annotated[int | None, Query(alias="max", ge=1, le=policy.MAX_CLAIM_BATCH, description=(
+    "Claim up to this many jobs at once, each with its own lease; when given (even 1) the answer is "
+    "`{\"jobs\": [...]}`, without it the single row as before"))]
 
 _NOTES_HELD = {404: "`not_found`, `not_started` (the job is pending)",
                409: "`lease_lost` (the given lease_id is not the current claim's), `not_in_progress`"}
@@ -83,24 +89,33 @@ async def enqueue(request: Request, body: EnqueueBody, queue: QueueName = policy
     return JSONResponse(answer["jobs"], status_code=201)
 
 
-async def _claim(request: Request, queue: str, lease_s: int) -> dict:
-    return _job(await _queue(request, queue).claim(lease_s))
+async def _claim(request: Request, queue: str, lease_s: int, wait_s: int, max_jobs: int | None) -> dict:
+    jobs = _answer(await _queue(request, queue).claim(lease_s, wait_s, max_jobs or 1))["jobs"]
+    # Without `max`, the single row: the body today's (and the seed's) workers read.
+    return jobs[0] if max_jobs is None else {"jobs": jobs}
 
 
-_CLAIM = {"summary": "Claim the oldest available job, with a lease", "response_model": QueueJob,
-          "responses": _errors(404, 422, 500, notes={404: "`no_jobs`: nothing is available"})}
+_CLAIM = {"summary": "Claim the first available job (by priority, then age), or up to `max`, with leases",
+          "response_model": QueueJob | QueueClaimed,
+          "responses": {200: {"description": "The job (without `max`), or `{\"jobs\": [...]}` (with `max`)"},
+                        **_errors(404, 422, 500, 503, notes={
+                            404: "`no_jobs`: nothing is available (after `wait_s`, when given)",
+                            503: f"`too_many_waiters`: {policy.DEFAULT_MAX_WAITERS} claims (QUEUE_MAX_WAITERS) "
+                                 "already wait on this queue; `limit` says how many"})}}
 
 
 @router.get("/claim", **_CLAIM)
 async def claim(request: Request, queue: QueueName = policy.DEFAULT_QUEUE,
-                lease_s: LeaseSeconds = policy.DEFAULT_LEASE_S) -> dict:
-    return await _claim(request, queue, lease_s)
+                lease_s: LeaseSeconds = policy.DEFAULT_LEASE_S, wait_s: WaitSeconds = 0,
+                max_jobs: MaxJobs = None) -> dict:
+    return await _claim(request, queue, lease_s, wait_s, max_jobs)
 
 
 @router.post("/claim", **{**_CLAIM, "summary": "Claim (the same as GET, for clients that want POST)"})
 async def claim_post(request: Request, queue: QueueName = policy.DEFAULT_QUEUE,
-                     lease_s: LeaseSeconds = policy.DEFAULT_LEASE_S) -> dict:
-    return await _claim(request, queue, lease_s)
+                     lease_s: LeaseSeconds = policy.DEFAULT_LEASE_S, wait_s: WaitSeconds = 0,
+                     max_jobs: MaxJobs = None) -> dict:
+    return await _claim(request, queue, lease_s, wait_s, max_jobs)
 
 
 @router.get("/stats", summary="How many jobs have each status", response_model=QueueStats,
