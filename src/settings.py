@@ -86,6 +86,11 @@ class Settings:
     webhook_url: str  # the deployment's default webhook, for starts that name none ("" for none)
     webhook_hosts: tuple[str, ...]  # hosts a start's own webhook may name (webhooks.policy)
     webhook_schedule_s: tuple[int, ...] | None  # delays between delivery attempts; None when the var is malformed
+    # The scheduler (scheduling/): jobs at RunPod and not yet terminal, per user and in all (the endpoint's
+    # GPUs), and what one level of a start's priority is worth in waiting time.
+    max_active_per_user: int
+    max_active_total: int
+    priority_step_s: float
     _secrets: dict[str, str]
 
     @classmethod
@@ -125,6 +130,9 @@ class Settings:
             webhook_url=var("WEBHOOK_URL").strip(),
             webhook_hosts=webhook_policy.parse_hosts(var("WEBHOOK_HOSTS")),
             webhook_schedule_s=_schedule(var("WEBHOOK_RETRY_SCHEDULE_S")),
+            max_active_per_user=max(1, _int(var("MAX_ACTIVE_PER_USER"), 2)),
+            max_active_total=max(1, _int(var("MAX_ACTIVE_TOTAL"), 4)),
+            priority_step_s=_positive(var("PRIORITY_STEP_S"), 60.0),
             _secrets={name: var(name) for name in SECRET_NAMES},
         )
 
