@@ -13,7 +13,18 @@ from app.cors import CORSMiddleware
 from app.errors import install_error_handlers
 from app.guard import GuardMiddleware
 from app.openapi import install_openapi
-from app.routes import auth, callbacks, deliveries, downloads, export, health, queue, storage, usage
+from app.routes import (
+    auth,
+    callbacks,
+    deliveries,
+    downloads,
+    export,
+    health,
+    queue,
+    scheduler,
+    storage,
+    usage,
+)
 
 
 def create_api() -> FastAPI:
@@ -35,6 +46,7 @@ def create_api() -> FastAPI:
     api.include_router(downloads.router)
     api.include_router(queue.router)
     api.include_router(usage.router)
+    api.include_router(scheduler.router)
     install_openapi(api)
     return api
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from clock import now_ms
-from jobs import attempts, deadlines, usage
+from jobs import admission, attempts, deadlines, usage
 from jobs.callbacks import InvalidCallback, Update, parse_callback
 from jobs.deadlines import Limits
 from jobs.model import (
@@ -51,6 +51,8 @@ class Ports:
     webhook: Callable[[str, JobRecord], None]  # an event for the job's webhook, stored in the outbox (no I/O)
     clock: Callable[[], int] = now_ms  # epoch ms, what records are stamped with
     wall_clock: Callable[[], float] = time.time  # epoch s, what URLs are signed with
+    # The endpoint's scheduler (its `acquire` and `release`, jobs/slot_steps.py), made per call like `runpod`.
+    scheduler: Callable[[], Any] | None = None
 
 
 def webhook_event(job: JobRecord, outcome: Outcome) -> str | None:
@@ -88,7 +90,9 @@ class JobLifecycle:
                         next_submit_ms=t, db_pending=1, webhook_url=spec.get("webhook_url"),
                         webhook_events=",".join(spec.get("webhook_events") or ()),
                         queue_ttl_s=spec.get("queue_ttl_s") or self.settings.queue_ttl_s,
-                        execution_timeout_s=spec.get("execution_timeout_s") or self.settings.execution_timeout_s)
+                        execution_timeout_s=spec.get("execution_timeout_s") or self.settings.execution_timeout_s,
+                        priority=int(spec.get("priority") or 0))
+        admission.enqueue(job, t)  # queued until the scheduler grants it a slot
         self.store.save(job)
         return job, True
 
@@ -163,6 +167,7 @@ class JobLifecycle:
         """Store a change (a job that just ended owes the user's database its record) and tell the sockets."""
         if outcome.new_status and job.terminal:
             job.db_pending = 1
+            admission.ended(job)  # its slot, or its place in the queue, is released
         self.store.save(job)
         event = webhook_event(job, outcome)
         if event is not None and job.webhook_url and event in job.webhook_events.split(","):
