@@ -24,6 +24,21 @@ _NEXT_USER = """SELECT u.user_id FROM users u
     WHERE (SELECT COUNT(*) FROM slots) < ? AND EXISTS (SELECT 1 FROM waiting w WHERE w.user_id = u.user_id)
       AND (SELECT COUNT(*) FROM slots s WHERE s.user_id = u.user_id) < ?
     ORDER BY u.last_served, u.joined LIMIT 1"""
+# All an ask needs to know, in one read: the attempt's slot or place, the slots in use (all, the user's),
+# whether the user waits, and whether a slot is free while anyone waits (only after the limits were raised).
+_ASKED = """SELECT (SELECT state FROM slots WHERE job_id = ? AND attempt = ?) AS slot,
+    EXISTS (SELECT 1 FROM waiting WHERE job_id = ? AND attempt = ?) AS queued,
+    (SELECT COUNT(*) FROM slots) AS total, (SELECT COUNT(*) FROM slots WHERE user_id = ?) AS mine,
+    EXISTS (SELECT 1 FROM waiting WHERE user_id = ?) AS waits,
+    (SELECT COUNT(*) FROM slots) < ? AND EXISTS (SELECT 1 FROM waiting) AS free_while_waiting"""
+# turns.py: position(u, i) = sum over v of min(n_v, i) + #{v before u : n_v > i} + 1, u's own term being i.
+_POSITION = """WITH me AS (SELECT w.user_id, u.last_served, u.joined, (SELECT COUNT(*) FROM waiting o
+        WHERE o.user_id = w.user_id AND (o.rank < w.rank OR (o.rank = w.rank AND o.seq < w.seq))) AS i
+        FROM waiting w JOIN users u ON u.user_id = w.user_id WHERE w.job_id = ? AND w.attempt = ?),
+    counts AS (SELECT u.user_id, u.last_served, u.joined, COUNT(*) AS n
+        FROM users u JOIN waiting w ON w.user_id = u.user_id GROUP BY u.user_id)
+    SELECT 1 + SUM(MIN(c.n, me.i)) + SUM(c.user_id != me.user_id AND c.n > me.i
+        AND (c.last_served, c.joined) < (me.last_served, me.joined)) AS position FROM counts c, me"""
 _NEXT_DUE = """SELECT MIN(due) AS due FROM (SELECT MIN(offer_due_ms) AS due FROM slots WHERE offer_due_ms IS NOT NULL
     UNION ALL SELECT MIN(lease_until) FROM slots UNION ALL SELECT positions_due_ms FROM meta)"""
 
@@ -37,23 +52,22 @@ class SchedulerStore:
     def acquire(self, user_id: str, job_id: str, attempt: int, rank: int, lease_ms: int, now: int) -> dict:
         """A slot for the attempt now (`{"granted": True}`), or its place in the queue (`{"granted": False,
         "position": n}`). Asking again answers the same (an offered slot is then taken by the answer)."""
-        known = one_or_none(self._sql, """SELECT 1 FROM slots WHERE job_id = ? AND attempt = ?
-            UNION ALL SELECT 1 FROM waiting WHERE job_id = ? AND attempt = ?""", job_id, attempt, job_id, attempt)
-        if known is None:
-            self.dispatch(now)  # a no-op but after the limits were raised: the queue first, then the fast path
-            execute(self._sql, "INSERT OR IGNORE INTO users (user_id) VALUES (?)", user_id)
-            free = one_or_none(self._sql, """SELECT (SELECT COUNT(*) FROM slots) AS total,
-                (SELECT COUNT(*) FROM slots WHERE user_id = ?) AS mine,
-                EXISTS (SELECT 1 FROM waiting WHERE user_id = ?) AS waits""", user_id, user_id)
-            if free["total"] < self.limits.total and free["mine"] < self.limits.per_user and not free["waits"]:
+        seen = self._asked(user_id, job_id, attempt)
+        if seen["slot"] is None and not seen["queued"]:
+            raised = seen["free_while_waiting"]  # the limits were raised: free slots go round robin
+            if not raised and seen["total"] < self.limits.total and seen["mine"] < self.limits.per_user \
+                    and not seen["waits"]:
                 self._grant(user_id, job_id, attempt, lease_ms, now, HELD)  # the one-RPC start under the limits
                 return {"granted": True}
+            execute(self._sql, "INSERT OR IGNORE INTO users (user_id) VALUES (?)", user_id)
             execute(self._sql, "INSERT INTO waiting (job_id, attempt, user_id, rank, lease_ms) VALUES (?, ?, ?, ?, ?)",
                     job_id, attempt, user_id, rank, lease_ms)
             self._positions_changed(now)
-        slot = one_or_none(self._sql, "SELECT state FROM slots WHERE job_id = ? AND attempt = ?", job_id, attempt)
-        if slot is not None:
-            if slot["state"] == OFFERED:
+            if raised:
+                self.dispatch(now)
+                seen = self._asked(user_id, job_id, attempt)
+        if seen["slot"] is not None:
+            if seen["slot"] == OFFERED:
                 self.taken(job_id, attempt)
             return {"granted": True}
         return {"granted": False, "position": self.position_of(job_id, attempt)}
@@ -116,15 +130,10 @@ class SchedulerStore:
 
     # -- positions -----------------------------------------------------------------------------
     def position_of(self, job_id: str, attempt: int) -> int | None:
-        row = one_or_none(self._sql, "SELECT user_id, rank, seq FROM waiting WHERE job_id = ? AND attempt = ?",
-                          job_id, attempt)
-        if row is None:
-            return None
-        index = one_or_none(self._sql, """SELECT COUNT(*) AS n FROM waiting
-            WHERE user_id = ? AND (rank < ? OR (rank = ? AND seq < ?))""", row["user_id"], row["rank"], row["rank"],
-                            row["seq"])["n"]
-        order, counts = self._turn_order()
-        return turns.position(order, counts, row["user_id"], int(index))
+        """One waiting attempt's position (turns.py's formula), in one query: an ask's answer costs the
+        same however many users wait (no row per user crosses into Python)."""
+        found = one_or_none(self._sql, _POSITION, job_id, attempt)
+        return None if found is None or found["position"] is None else int(found["position"])
 
     def positions(self) -> dict[tuple[str, int], tuple[str, int]]:
         """Every waiting attempt's position: {(job id, attempt): (user id, position)}."""
@@ -161,7 +170,11 @@ class SchedulerStore:
             VALUES (?, ?, ?, ?, ?, ?, ?)""", job_id, attempt, user_id, state, now, now + lease_ms,
                 now if state == OFFERED else None)
         turn = one_or_none(self._sql, "UPDATE meta SET turn = turn + 1 RETURNING turn")["turn"]
-        execute(self._sql, "UPDATE users SET last_served = ? WHERE user_id = ?", turn, user_id)
+        execute(self._sql, """INSERT INTO users (user_id, last_served) VALUES (?, ?)
+            ON CONFLICT (user_id) DO UPDATE SET last_served = excluded.last_served""", user_id, turn)
+
+    def _asked(self, user_id: str, job_id: str, attempt: int) -> dict:
+        return one_or_none(self._sql, _ASKED, job_id, attempt, job_id, attempt, user_id, user_id, self.limits.total)
 
     def _after_removal(self, freed: list[dict], dropped: list[dict], now: int) -> None:
         if dropped:

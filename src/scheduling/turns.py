@@ -11,7 +11,8 @@ than r waiting jobs, in user order. So the job at index i of user u is at
 
     position(u, i) = sum over every user v of min(n_v, i)  +  #{v before u : n_v > i}  +  1
 
-(the jobs of the earlier rounds, then the earlier users of its own round). It reads the order as if
+(the jobs of the earlier rounds, then the earlier users of its own round; store.py computes it in
+SQL for one job, and `positions` below for all, as they give the same). It reads the order as if
 every user could take a slot when their turn comes; one at their own limit is skipped until one of
 their jobs ends, so others' jobs may start sooner than their positions say, never later. A position
 can grow: a user who comes earlier in the order may add jobs (a newcomer has not been served at all,
@@ -33,16 +34,3 @@ def positions(order: list[str], counts: dict[str, int]) -> dict[str, list[int]]:
         round_ += 1
         alive = [user for user in alive if counts[user] > round_]
     return placed
-
-
-def position(order: list[str], counts: dict[str, int], user: str, index: int) -> int:
-    """The position of one job (index `index` among `user`'s waiting jobs): the formula above."""
-    place, before = 1, True
-    for other in order:
-        if other == user:
-            place += index
-            before = False
-            continue
-        n = counts.get(other, 0)
-        place += min(n, index) + (1 if before and n > index else 0)
-    return place

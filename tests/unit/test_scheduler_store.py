@@ -4,6 +4,8 @@ round robin between users and rank within one, offers and their answers, leases,
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scheduling import policy
 from scheduling.store import HELD, OFFERED, SchedulerStore
@@ -165,5 +167,20 @@ def test_raised_limits_let_the_queue_in_at_the_next_change(store):
     for i in range(1, 5):
         ask(store, "a", f"a{i}")
     store.limits = policy.Limits(per_user=4, total=4, priority_step_ms=STEP)
-    ask(store, "b", "b1")  # the queue goes first, then the newcomer
-    assert set(slots(store)) == {"a1", "a2", "a3", "a4"} and store.snapshot()["waiting"] == {"b": 1}
+    ask(store, "b", "b1")  # the freed slots go round robin, the newcomer (never served) first
+    assert set(slots(store)) == {"a1", "a2", "b1", "a3"} and store.snapshot()["waiting"] == {"a": 1}
+
+
+@given(st.lists(st.tuples(st.sampled_from("abcdef"), st.integers(0, 9)), min_size=1, max_size=40))
+@settings(max_examples=60, deadline=None)
+def test_one_jobs_position_in_sql_is_its_place_in_the_turn_order(asks):
+    """store.position_of (one query) agrees with turns.positions (all of them) whatever was asked."""
+    store = SchedulerStore(SqlStorage(), policy.Limits(per_user=1, total=2, priority_step_ms=STEP))
+    for n, (user, priority) in enumerate(asks):
+        store.acquire(user, f"j{n}", 1, policy.rank(T0 + n, priority, STEP), LEASE, T0 + n)
+        if n % 5 == 4:  # now and then a job ends: the turn order moves
+            held = store.snapshot()["slots"]
+            if held:
+                store.release(held[0]["job_id"], 2, T0 + n)
+    for (job_id, attempt), (_, position) in store.positions().items():
+        assert store.position_of(job_id, attempt) == position
