@@ -26,6 +26,7 @@ from app.cors import cors_header_dict
 from auth import identity as auth_identity
 from bindings import asgi, incoming, streams
 from durable_objects.encode_queue import EncodeQueue
+from durable_objects.scheduler import Scheduler
 from durable_objects.usage_ledger import UsageLedger
 from durable_objects.user_jobs import UserJobs
 from jobs import events
@@ -35,7 +36,7 @@ from storage import object_route
 from storage.signed_urls import OBJECT_PATH
 from worker_errors import json_error, refusal_error
 
-__all__ = ["Default", "EncodeQueue", "UsageLedger", "UserJobs"]
+__all__ = ["Default", "EncodeQueue", "Scheduler", "UsageLedger", "UserJobs"]
 log = logging.getLogger("reel.entry")
 
 # Once per isolate: which Python really runs this Worker (3.14 on emscripten under workerd).

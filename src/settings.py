@@ -89,6 +89,11 @@ class Settings:
     webhook_schedule_s: tuple[int, ...] | None  # delays between delivery attempts; None when the var is malformed
     queue_priority_step_s: float  # the encode queue's head start per priority level (QUEUE_PRIORITY_STEP_S)
     queue_max_waiters: int  # claims that may wait at once on one queue (QUEUE_MAX_WAITERS)
+    # The scheduler (scheduling/): jobs at RunPod and not yet terminal, per user and in all (the endpoint's
+    # GPUs), and what one level of a start's priority is worth in waiting time.
+    max_active_per_user: int
+    max_active_total: int
+    priority_step_s: float
     _secrets: dict[str, str]
 
     @classmethod
@@ -130,6 +135,9 @@ class Settings:
             webhook_schedule_s=_schedule(var("WEBHOOK_RETRY_SCHEDULE_S")),
             queue_priority_step_s=_positive(var("QUEUE_PRIORITY_STEP_S"), queue_policy.DEFAULT_PRIORITY_STEP_S),
             queue_max_waiters=max(0, _int(var("QUEUE_MAX_WAITERS"), queue_policy.DEFAULT_MAX_WAITERS)),
+            max_active_per_user=max(1, _int(var("MAX_ACTIVE_PER_USER"), 2)),
+            max_active_total=max(1, _int(var("MAX_ACTIVE_TOTAL"), 4)),
+            priority_step_s=_positive(var("PRIORITY_STEP_S"), 60.0),
             _secrets={name: var(name) for name in SECRET_NAMES},
         )
 

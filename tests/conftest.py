@@ -64,6 +64,10 @@ def worker_env(runpod_url: str = "http://127.0.0.1:9", **overrides: str) -> dict
         "QUEUE_TTL_S": "3600",
         "EXECUTION_TIMEOUT_S": "3600",
         "SUBMIT_RETRY_BASE_S": "0.2",
+        # The scheduler's limits out of the way: most tests leave jobs running, which would hold the slots.
+        # tests/integration/test_scheduler.py and the dashboard's tests set their own.
+        "MAX_ACTIVE_PER_USER": "1000",
+        "MAX_ACTIVE_TOTAL": "1000",
     }
     env.update(overrides)
     return env

@@ -57,13 +57,15 @@ class WorkersClient:
     async def start_export(self, export_type: str, project_id: int, input_key: str, params: dict[str, Any], *,
                            idempotency_key: str | None = None, webhook: str | None = None,
                            webhook_events: list[str] | None = None, queue_ttl_s: int | None = None,
-                           execution_timeout_s: int | None = None) -> dict[str, Any]:
-        """Start an export; the 202 body: `job_id`, `status`, `websocket_url`, `status_url`, `job`.
+                           execution_timeout_s: int | None = None, priority: int | None = None) -> dict[str, Any]:
+        """Start an export; the 202 body: `job_id`, `status` (`queued`, with `queue_position`, when the
+        user or the GPU endpoint is at its limit), `websocket_url`, `status_url`, `job`.
         With `idempotency_key`, a retry of the same request answers the same job. With `webhook`, the
         job's events (`webhook_events`: started, progress, retrying, completed; default completed) are
         POSTed there, signed (check them with `verify_webhook`). `queue_ttl_s` and `execution_timeout_s`
-        bound how long an attempt may wait for a GPU (then `expired`) and run (then `timed_out`)."""
-        deadlines = {"queue_ttl_s": queue_ttl_s, "execution_timeout_s": execution_timeout_s}
+        bound how long an attempt may wait for a GPU (then `expired`) and run (then `timed_out`).
+        `priority` (0-9, default 0) orders the caller's own queued jobs (docs/api.md "Scheduling")."""
+        deadlines = {"queue_ttl_s": queue_ttl_s, "execution_timeout_s": execution_timeout_s, "priority": priority}
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         body: dict[str, Any] = {"project_id": project_id, "input_key": input_key, "params": params}
         if webhook is not None:

@@ -82,6 +82,7 @@ function tokenRefused(text) {
 }
 
 // --- the jobs ------------------------------------------------------------------------------------
+// queued and pending share a rank: a retried job's `retrying` says pending, and its place in the queue may follow.
 const rank = (status) => (TERMINAL.has(status) ? 2 : status === "processing" ? 1 : 0);
 
 /** Apply what one source said about a job. Sources race (the list, the socket, polling), so a job never

@@ -23,7 +23,9 @@ export function patchFromMessage(m) {
   switch (m.type) {
     case "status":
       return { status: m.status, progress: m.progress, message: m.message, output_key: m.output_key, error: m.error,
-        attempt: m.attempt };
+        attempt: m.attempt, queue_position: m.queue_position };
+    case "queued": // waiting for a slot of the GPU endpoint: its place in the turn order moved
+      return { status: "queued", queue_position: m.position };
     case "progress":
       return { status: "processing", progress: m.progress, message: m.message };
     case "complete":

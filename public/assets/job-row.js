@@ -57,10 +57,13 @@ export class JobRow {
 
   show(job) {
     const p = this.parts;
-    const running = job.status === "pending" || job.status === "processing";
+    const running = job.status === "queued" || job.status === "pending" || job.status === "processing";
     this.element.className = `job is-${job.status}`;
     p.type.textContent = job.type || "export";
-    p.status.textContent = job.status;
+    // A queued job waits for one of the GPU endpoint's slots: "queued · #3" is its place in the turn order.
+    const place = job.status === "queued" && job.queue_position ? ` · #${job.queue_position}` : "";
+    p.status.textContent = `${job.status}${place}`;
+    p.status.title = place ? "Waiting for a GPU slot: its place in the queue" : "";
     p.status.className = `status status-${job.status}`;
     p.project.textContent = job.project_id === undefined ? "" : `project ${job.project_id}`;
     p.bar.value = job.progress;

@@ -68,8 +68,12 @@ def _counting(cls, name):
     setattr(cls, name, counted)
 
 
-for _cls in (entry.UserJobs, entry.EncodeQueue, entry.UsageLedger):
-    _names = {{n for n in vars(_cls) if not n.startswith("_") and callable(vars(_cls)[n])}}
+# The object classes the entry point has (an older checkout, served for comparison, may lack some).
+_CLASSES = [getattr(entry, n) for n in ("UserJobs", "EncodeQueue", "UsageLedger", "Scheduler") if hasattr(entry, n)]
+for _cls in _CLASSES:
+    # Public methods of the class and of the project's own bases (UserJobs takes some from a mix-in).
+    _own = [k for k in _cls.__mro__ if k.__module__.split(".")[0] in ("durable_objects", "entry")]
+    _names = {{n for k in _own for n in vars(k) if not n.startswith("_") and callable(vars(k)[n])}}
     _names |= {{n for n in RUNTIME_HANDLERS if hasattr(_cls, n)}}
     for _name in sorted(_names - set({_NOT_ENTRIES!r})):
         _counting(_cls, _name)
@@ -93,15 +97,17 @@ class Default(entry.Default):
 
 
 UserJobs, EncodeQueue, UsageLedger = entry.UserJobs, entry.EncodeQueue, entry.UsageLedger
+Scheduler = getattr(entry, "Scheduler", None)
 '''
 
 
-def counting_root(dest: Path) -> Path:
-    """A scratch project in `dest` that serves the Worker with its entries counted; its root."""
+def counting_root(dest: Path, source: Path = REPO) -> Path:
+    """A scratch project in `dest` that serves the Worker of `source` (this checkout, or an older one's
+    `src/` and `wrangler.toml` for comparison) with its entries counted; its root."""
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(REPO / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(source / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__"))
     (dest / "src" / f"{MODULE}.py").write_text(_SOURCE)
-    config = (REPO / "wrangler.toml").read_text()
+    config = (source / "wrangler.toml").read_text()
     config, replaced = re.subn(r'(?m)^main = ".*"$', f'main = "src/{MODULE}.py"', config)
     if replaced != 1:
         raise RuntimeError("wrangler.toml has no single `main = ...` line to point at the counting entry")

@@ -1,9 +1,10 @@
 """The fake RunPod of the tests (`tests/fakes/runpod_server.py`) in a process of its own.
 
 compare_peer.py runs it apart so that its answers (one per start of either target) never wait on
-the benchmark client's own Python for the GIL. It adds one route for the harness,
-`GET /__bench/runs` → `{"runs": n, "jobs": distinct job ids}`, and prints its endpoint URL as its
-first line of output. It stops on SIGTERM or when its stdin closes (its parent is gone).
+the benchmark client's own Python for the GIL. It adds two routes for the harness,
+`GET /__bench/runs` → `{"runs": n, "jobs": distinct job ids}` and `GET /__bench/jobs?since=i` →
+`{"jobs": [[job id, user id], ...], "next": n}` (the runs from the `i`th on), and prints its endpoint URL
+as its first line of output. It stops on SIGTERM or when its stdin closes (its parent is gone).
 
 `FakeRunPodProcess` is the parent's handle.
 """
@@ -41,6 +42,12 @@ class FakeRunPodProcess:
         base = self.url.split("/v2/", 1)[0]
         return httpx.get(f"{base}/__bench/runs", timeout=10).json()
 
+    def jobs_since(self, since: int) -> tuple[list[list[str]], int]:
+        """The (job id, user id) of every /run from the `since`th on, and where the next call starts."""
+        base = self.url.split("/v2/", 1)[0]
+        found = httpx.get(f"{base}/__bench/jobs", params={"since": since}, timeout=10).json()
+        return found["jobs"], found["next"]
+
     def stop(self) -> None:
         if self._proc is None:
             return
@@ -71,9 +78,17 @@ def _serve() -> None:
                 return JSONResponse({"runs": len(self.runs),
                                      "jobs": len({run["input"].get("job_id") for run in self.runs})})
 
+        async def _jobs(self, request) -> JSONResponse:
+            since = int(request.query_params.get("since", "0"))
+            with self._lock:
+                runs = self.runs[since:]
+                return JSONResponse({"jobs": [[r["input"].get("job_id"), r["input"].get("user_id")] for r in runs],
+                                     "next": since + len(runs)})
+
         def asgi_app(self):
             app = super().asgi_app()
             app.router.routes.append(Route("/__bench/runs", self._counts, methods=["GET"]))
+            app.router.routes.append(Route("/__bench/jobs", self._jobs, methods=["GET"]))
             return app
 
     done = threading.Event()

@@ -22,6 +22,7 @@ from app.routes import (
     health,
     job_status,
     queue,
+    scheduler,
     storage,
     usage,
 )
@@ -47,6 +48,7 @@ def create_api() -> FastAPI:
     api.include_router(downloads.router)
     api.include_router(queue.router)
     api.include_router(usage.router)
+    api.include_router(scheduler.router)
     install_openapi(api)
     return api
 

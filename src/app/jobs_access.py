@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.errors import raise_refusal
+from bindings.rpc import plain
 from jobs.ids import is_job_id
 from refusals import refusal
 
@@ -21,12 +22,4 @@ def check_job_id(job_id: str) -> str:
     return job_id
 
 
-def plain(value: Any) -> Any:
-    """An RPC result as plain JSON-able Python (dicts arrive as a dict subclass, lists as lists)."""
-    if hasattr(value, "to_py"):
-        value = value.to_py()
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
+__all__ = ["check_job_id", "plain", "user_jobs"]

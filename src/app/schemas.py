@@ -64,6 +64,9 @@ class JobStatus(_Open):
     usage: Usage = Field(description="Over every attempt")
     attempt: int = Field(ge=1, description="The current attempt's number")
     attempts: list[Attempt] = Field(description="Every attempt, the current one last")
+    priority: int | None = Field(None, ge=0, le=9, description="The start's priority among the user's queued jobs")
+    queue_position: int | None = Field(None, ge=1, description=(
+        "Only while queued: the job's place in the scheduler's turn order (docs/api.md \"Scheduling\")"))
     queue_ttl_s: int | None = Field(None, description="How long an attempt may wait for a GPU (then `expired`)")
     execution_timeout_s: int | None = Field(None, description="How long an attempt may run (then `timed_out`)")
     seq: int = Field(ge=0, description="The number of the job's last event (docs/api.md \"Live events\"): what "
@@ -73,9 +76,30 @@ class JobStatus(_Open):
 class StartAccepted(_Open):
     job_id: str
     status: Literal[STATUSES]  # type: ignore[valid-type]
+    queue_position: int | None = Field(None, ge=1, description="Only when `queued`: its place in the turn order")
     websocket_url: str
     status_url: str
     job: JobStatus
+
+
+class SchedulerLimits(_Open):
+    per_user: int = Field(description="MAX_ACTIVE_PER_USER")
+    total: int = Field(description="MAX_ACTIVE_TOTAL: the endpoint's GPUs")
+
+
+class SchedulerSlot(_Open):
+    user_id: str
+    job_id: str
+    attempt: int = Field(ge=1)
+    state: Literal["offered", "held"] = Field(description="offered: granted, being told to the user's jobs")
+    lease_until: str = Field(description="When the slot is freed at the latest, released or not")
+
+
+class SchedulerState(_Open):
+    limits: SchedulerLimits
+    slots_in_use: int
+    slots: list[SchedulerSlot]
+    waiting: dict[str, int] = Field(description="Queued jobs per user (users with none are absent)")
 
 
 class JobPage(_Open):

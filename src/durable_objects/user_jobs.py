@@ -24,13 +24,14 @@ import json
 import logging
 from collections.abc import Callable
 
-from bindings import background
 from bindings.alarm_time import AlarmTime
 from bindings.do_sql import execute, rows
 from bindings.http import request as http_request
+from bindings.rpc import Remote
 from clock import now_ms
 from durable_objects import user_db_sync
 from durable_objects.job_feed import JobFeed
+from durable_objects.user_admission import Admission
 from durable_objects.waiters import TooManyWaiters
 from jobs import events, idempotency, store, usage
 from jobs.cursor import InvalidCursor, decode_cursor, encode_cursor
@@ -42,6 +43,7 @@ from jobs.store import JobTable
 from jobs.usage_ledger import LEDGER_NAME
 from outbound import first_line
 from refusals import refusal, refused
+from scheduling.policy import object_name
 from settings import Settings
 from webhooks import outbox, policy, signing
 from webhooks.dispatch import Dispatch
@@ -51,7 +53,7 @@ DUE_BATCH = 50  # jobs the alarm works on at once; the rest are due again right 
 FAILED_STEP_PAUSE_MS = 5000  # an alarm step that raised is tried again after this
 
 
-class UserJobs(JobFeed):
+class UserJobs(Admission, JobFeed):
     def __init__(self, ctx, env):
         super().__init__(ctx, env)
         # One line per construction: how an operator (and the eviction tests) see that an object was
@@ -81,6 +83,7 @@ class UserJobs(JobFeed):
         self.db_sync = user_db_sync.UserDbSync(sql, env.USER_DATA, self.jobs, lambda entries: ledger.record(entries))
         self.alarm_time = AlarmTime(ctx.storage)
         self._runpod = lambda: RunPodClient(settings.runpod_endpoint, settings.secret("RUNPOD_API_KEY"), http_request)
+        self._scheduler = lambda: Remote(env.SCHEDULER.getByName(object_name(settings.runpod_endpoint)))
         self.webhooks = Dispatch(outbox.Outbox(sql), http_request, lambda: signing.key_of(settings.secret("WEBHOOK_SECRET")),
                                  settings.webhook_schedule_s or (), lambda url: policy.check_url(
                                      url, hosts=settings.webhook_hosts, default_url=settings.webhook_url,
@@ -93,15 +96,16 @@ class UserJobs(JobFeed):
     def _job(self, job_id: str) -> ExportJob:
         return ExportJob(Ports(store=self.jobs.one(job_id), runpod=self._runpod,
                                   broadcast=lambda messages: self._broadcast(job_id, messages),
-                                  webhook=self._webhook, stale_progress=self.webhooks.outbox.supersede_progress),
-                         self.settings)
+                                  webhook=self._webhook, stale_progress=self.webhooks.outbox.supersede_progress,
+                                  scheduler=self._scheduler), self.settings)
 
     def _webhook(self, event: str, job) -> None:
         self.webhooks.emit(event, job.job_id, job.webhook_url, json.dumps({"event": event, **job.status_body()}))
 
     # -- RPC from the API routes and callbacks ---------------------------------------------
     async def start(self, spec: dict, idempotency_key: str | None, fingerprint: str) -> dict:
-        """Create the job (once per idempotency key) and submit it right after answering."""
+        """Create the job (once per idempotency key), ask the scheduler for its slot, and when granted
+        submit it right after answering (else it is answered `queued`, with its position)."""
         job_id, replayed = spec["job_id"], False
         if idempotency_key:
             claim = idempotency.claim(self.sql, idempotency_key, job_id, fingerprint, now_ms())
@@ -111,14 +115,12 @@ class UserJobs(JobFeed):
         lifecycle = self._job(job_id)
         job, created = lifecycle.create({**spec, "job_id": job_id})
         if created:
-            attempt = lifecycle.begin_submit()
-            await self._schedule()  # the safety net, stored before the submission goes out
-            background.keep_running(self.ctx, self._submit(job_id, attempt))
+            await self._admit(job_id)
         elif not job.terminal:  # a replay: re-drive the job if it lost its alarm
             self.alarm_time.forget()  # the storage's word: is the alarm really there?
             if await self.alarm_time.current() is None:
                 await self._schedule()
-        return {"job": job.status_body(), "replayed": replayed}
+        return {"job": self.jobs.load(job_id).status_body(), "replayed": replayed}
 
     async def _submit(self, job_id: str, attempt: int) -> None:
         try:
@@ -155,8 +157,8 @@ class UserJobs(JobFeed):
         return await self._change(lambda: self._job(job_id).callback(body, attempt))
 
     async def retry(self, job_id: str, idempotency_key: str | None) -> dict:
-        """Run a finished job again under its id (jobs/attempts.py), once per idempotency key, and submit
-        it right after answering, as a start is."""
+        """Run a finished job again under its id (jobs/attempts.py), once per idempotency key: queued, and
+        admitted as a start is."""
         if idempotency_key:
             claim = idempotency.claim(self.sql, idempotency_key, job_id, f"retry {job_id}", now_ms())
             if claim.replayed:
@@ -170,9 +172,7 @@ class UserJobs(JobFeed):
             if idempotency_key:  # nothing was retried: the key may be used again
                 idempotency.release(self.sql, idempotency_key)
             return answer
-        attempt = lifecycle.begin_submit()
-        await self._schedule()
-        background.keep_running(self.ctx, self._submit(job_id, attempt))
+        await self._admit(job_id)
         return {"job": self.jobs.load(job_id).status_body(), "replayed": False}
 
     def list_jobs(self, status: str | None, job_type: str | None, limit: int, cursor: str | None) -> dict:

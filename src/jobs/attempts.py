@@ -23,7 +23,7 @@ from dataclasses import replace
 from types import SimpleNamespace
 
 from backoff import backoff_ms
-from jobs import usage
+from jobs import admission, usage
 from jobs.callbacks import Update
 from jobs.deadlines import Limits
 from jobs.followups import DONE
@@ -64,8 +64,8 @@ def retry_refusal(job: JobRecord) -> str | None:
 
 
 def begin_next(job: JobRecord, now_ms: int, *, failure: str | None = None) -> Outcome:
-    """Archive the current attempt (ended: the job is terminal) and start the next: `pending`, submitted
-    when due (at once after a request; after a backoff after a `failure`, which `retrying` carries)."""
+    """Archive the current attempt (ended: the job is terminal) and start the next: `queued`, asking for
+    a slot when due (at once after a request; after a backoff after a `failure`, which `retrying` carries)."""
     earlier = [*job.earlier_attempts(), job.current_attempt()]
     job.attempts_json = json.dumps(earlier, separators=(",", ":"))
     job.prior_queue_ms, job.prior_execution_ms, job.prior_cost_micro_usd = job.usage_total()
@@ -80,6 +80,7 @@ def begin_next(job: JobRecord, now_ms: int, *, failure: str | None = None) -> Ou
     job.runpod_id = job.started_ms = job.completed_ms = job.running_ms = None
     job.queue_ms = job.execution_ms = job.cost_micro_usd = None
     job.submit_attempts, job.submit_waiting, job.next_submit_ms = 0, 0, now_ms + delay_ms
+    admission.enqueue(job, now_ms + delay_ms)  # queued for a slot of its own; the last attempt's is released
     job.owe_records()
     message = {"type": "retrying", "job_id": job.job_id, "attempt": job.attempt}
     if failure:

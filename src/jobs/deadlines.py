@@ -1,5 +1,5 @@
-"""When a job next owes its object's alarm something: its cancel at RunPod, its submission, its
-deadlines and its stall watchdog. Pure: no I/O.
+"""When a job next owes its object's alarm something: its cancel at RunPod, its ask for a slot and the
+release of its slots (jobs/admission.py), its submission, its deadlines and its stall watchdog. Pure: no I/O.
 
 Two deadlines per attempt, fixed at the start (`queue_ttl_s`, `execution_timeout_s`; the settings'
 for records older than them): an attempt no GPU began running within `queue_ttl_s` of its begin
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jobs.model import EXPIRED, PENDING, PROCESSING, TIMED_OUT, JobRecord
+from jobs.model import EXPIRED, PENDING, PROCESSING, QUEUED, TIMED_OUT, JobRecord
 from settings import Settings
 
 # What a start may ask (docs/api.md "Deadlines"): RunPod's own minimums (its TTL 10 s, its execution
@@ -53,7 +53,9 @@ def stall_ms(job: JobRecord, stall_poll_s: int) -> int:
 
 def due_ms(job: JobRecord, limits: Limits) -> int | None:
     """The earliest time something of the job is due (possibly past); None when nothing ever is."""
-    due = [job.cancel.retry_ms] if job.cancel.pending else []
+    due = [f.retry_ms for f in (job.cancel, job.release) if f.pending]  # follow-ups (jobs/followups.py)
+    if job.status == QUEUED and job.slot.pending:
+        due.append(job.slot.retry_ms)
     if not job.terminal:
         due.append(deadline(job, limits)[0])
     if job.status == PENDING:

@@ -12,6 +12,7 @@ The log (`job_events`, in the user's object) keeps, per job:
 - progress thinned: within a run of progress events (those after the job's last other event) one per
   band of PROGRESS_BAND %, a newer report replacing the older one of its band. The newest event is never
   thinned, so the log ends with the job's last event, and what thinning drops a later progress says;
+- a queued job's place in line (`queued` events) thinned the same way, the latest kept;
 - at most MAX_EVENTS rows: beyond them the oldest go, and a `gap` row takes the number of the newest one
   dropped. A subscriber whose `since` is before the gap is sent a status snapshot instead.
 
@@ -31,6 +32,9 @@ from jobs.model import TERMINAL, JobRecord
 TABLE = "job_events"
 PROGRESS, GAP = "progress", "gap"
 PROGRESS_BAND = 5  # % of progress per kept progress event: at most 21 per run of progress
+# A queued job's moves in line (`queued` events, about one a second while it waits) are thinned like
+# progress, in a band of their own: only the latest place is worth replaying.
+QUEUED_MOVE, QUEUED_BAND = "queued", -1
 MAX_EVENTS = 200  # rows per job, the gap row included: a job with 20 attempts of status changes still fits
 
 _INSERT = f"INSERT OR REPLACE INTO {TABLE} (job_id, seq, type, band, body, at_ms) VALUES (?, ?, ?, ?, ?, ?)"  # noqa: S608
@@ -88,7 +92,10 @@ def ensure_schema(sql: Any, tables: set[str]) -> None:
 
 
 def _band(message: dict) -> int | None:
-    return int(message.get("progress") or 0) // PROGRESS_BAND if message.get("type") == PROGRESS else None
+    """The thinning band of an event; None for one always kept."""
+    if message.get("type") == PROGRESS:
+        return int(message.get("progress") or 0) // PROGRESS_BAND
+    return QUEUED_BAND if message.get("type") == QUEUED_MOVE else None
 
 
 class EventLog:

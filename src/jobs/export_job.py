@@ -18,9 +18,9 @@ from backoff import backoff_ms
 from jobs import deadlines
 from jobs.callbacks import Update, from_runpod_status
 from jobs.followups import DONE
-from jobs.lifecycle import JobLifecycle
-from jobs.model import CANCELLED, COMPLETE, ERROR, EXPIRED, PENDING, PROCESSING, TIMED_OUT
+from jobs.model import CANCELLED, COMPLETE, ERROR, EXPIRED, PENDING, PROCESSING, QUEUED, TIMED_OUT
 from jobs.runpod import RunPodError
+from jobs.slot_steps import SlotSteps
 from jobs.state import Outcome, finish, start_processing
 from jobs.submission import runpod_input
 from outbound import first_line
@@ -34,8 +34,8 @@ SUBMIT_MARGIN_S = 5  # beyond the submission's own timeout, before an attempt co
 SUBMIT_WAITING_MESSAGE = "Waiting for the GPU service; retrying"
 
 
-class ExportJob(JobLifecycle):
-    """One job of a user's object: the lifecycle's steps and the ones that call out."""
+class ExportJob(SlotSteps):
+    """One job of a user's object: the lifecycle's steps and the ones that call out (the scheduler's: SlotSteps)."""
 
     async def run_due(self) -> None:
         """Do whatever is due now; each step stores its own result (the shell then sets the alarm)."""
@@ -45,12 +45,17 @@ class ExportJob(JobLifecycle):
         t = self.ports.clock()
         if not job.terminal and t >= deadlines.deadline(job, self.limits)[0]:
             await self._end_at_deadline()
+        elif job.status == QUEUED and job.slot.due(t):
+            if self.begin_acquire() and await self.acquire():
+                await self._submit()
         elif job.status == PENDING and t >= job.next_submit_ms:
             await self._submit()
         elif job.status == PROCESSING and t >= deadlines.stall_ms(job, self.limits.stall_poll_s):
             await self._poll()
         if self.store.load().cancel.due(self.ports.clock()):
             await self._cancel()
+        if self.store.load().release.due(self.ports.clock()):
+            await self.release_slots()
 
     async def _end_at_deadline(self) -> None:
         """`expired` or `timed_out`, and cancelled at RunPod. A job RunPod has and no report said runs is

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from clock import now_ms
-from jobs import attempts, deadlines, events, usage
+from jobs import admission, attempts, deadlines, events, usage
 from jobs.callbacks import InvalidCallback, Update, parse_callback
 from jobs.deadlines import Limits
 from jobs.model import (
@@ -53,6 +53,8 @@ class Ports:
     stale_progress: Callable[[str], None]
     clock: Callable[[], int] = now_ms  # epoch ms, what records are stamped with
     wall_clock: Callable[[], float] = time.time  # epoch s, what URLs are signed with
+    # The endpoint's scheduler (its `acquire` and `release`, jobs/slot_steps.py), made per call like `runpod`.
+    scheduler: Callable[[], Any] | None = None
 
 
 def webhook_event(job: JobRecord, outcome: Outcome) -> str | None:
@@ -90,7 +92,9 @@ class JobLifecycle:
                         next_submit_ms=t, db_pending=1, ledger_pending=1, webhook_url=spec.get("webhook_url"),
                         webhook_events=",".join(spec.get("webhook_events") or ()),
                         queue_ttl_s=spec.get("queue_ttl_s") or self.settings.queue_ttl_s,
-                        execution_timeout_s=spec.get("execution_timeout_s") or self.settings.execution_timeout_s)
+                        execution_timeout_s=spec.get("execution_timeout_s") or self.settings.execution_timeout_s,
+                        priority=int(spec.get("priority") or 0))
+        admission.enqueue(job, t)  # queued until the scheduler grants it a slot
         self.store.save(job)
         return job, True
 
@@ -166,6 +170,7 @@ class JobLifecycle:
         Its messages are numbered first (jobs/events.py): the record is saved with its last event's `seq`."""
         if outcome.new_status and job.terminal:
             job.owe_records()
+            admission.ended(job)  # its slot, or its place in the queue, is released
         events.stamp(job, outcome.messages)
         self.store.save(job)
         event = webhook_event(job, outcome)

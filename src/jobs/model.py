@@ -11,7 +11,8 @@ from jobs.followups import DONE, FollowUp
 
 PENDING, PROCESSING, COMPLETE, ERROR, CANCELLED = "pending", "processing", "complete", "error", "cancelled"
 EXPIRED, TIMED_OUT = "expired", "timed_out"  # no GPU took it in time; it ran longer than allowed
-STATUSES = (PENDING, PROCESSING, COMPLETE, ERROR, CANCELLED, EXPIRED, TIMED_OUT)
+QUEUED = "queued"  # waiting for one of the endpoint's slots (jobs/admission.py): not yet sent to RunPod
+STATUSES = (QUEUED, PENDING, PROCESSING, COMPLETE, ERROR, CANCELLED, EXPIRED, TIMED_OUT)
 TERMINAL_STATUSES = (COMPLETE, ERROR, CANCELLED, EXPIRED, TIMED_OUT)
 TERMINAL = frozenset(TERMINAL_STATUSES)
 RETRYABLE = frozenset({ERROR, CANCELLED, EXPIRED, TIMED_OUT})  # what `POST .../retry` runs again
@@ -78,6 +79,14 @@ class JobRecord:
     # (durable_objects/user_db_sync.py), so one store that is down never holds up the other.
     db_pending: int = 0
     ledger_pending: int = 0
+    # Scheduling (jobs/admission.py): the start's priority (0-9), the job's place in the scheduler's turn
+    # order while queued, and what the scheduler is owed: an ask for the current attempt's slot (`slot`),
+    # and the release of the slots of every attempt below `release_below` (`release`).
+    priority: int = 0
+    queue_position: int | None = None
+    slot: FollowUp = field(default=DONE)
+    release: FollowUp = field(default=DONE)
+    release_below: int = 0
     version: int = 0  # bumped on every save: a write clears the mark of the version it wrote, no newer one
     seq: int = 0  # the number of the job's last event (jobs/events.py), stored with the change that sent it
 
@@ -116,6 +125,8 @@ class JobRecord:
     def _outcome_fields(self) -> dict:
         """What both the status body and the status message show beyond status and progress."""
         fields: dict = {}
+        if self.status == QUEUED and self.queue_position is not None:
+            fields["queue_position"] = self.queue_position
         if self.message:
             fields["message"] = self.message
         if self.status == COMPLETE:
@@ -139,6 +150,7 @@ class JobRecord:
             body["running_at"] = iso_ms(self.running_ms)
         body["usage"] = usage_body(*self.usage_total())
         body["attempt"] = self.attempt
+        body["priority"] = self.priority
         body["attempts"] = [attempt_body(a) for a in (*self.earlier_attempts(), self.current_attempt())]
         if self.queue_ttl_s:
             body["queue_ttl_s"], body["execution_timeout_s"] = self.queue_ttl_s, self.execution_timeout_s

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bounds import anchored, integer, number
 from jobs.deadlines import EXECUTION_TIMEOUT_BOUNDS_S, QUEUE_TTL_BOUNDS_S
+from scheduling.policy import PRIORITY_MAX, PRIORITY_MIN
 from webhooks import policy as webhook_policy
 
 EXPORT_TYPES = ("overlay", "framing", "annotate")
@@ -120,6 +121,9 @@ class StartBody(BaseModel):
     execution_timeout_s: integer(ge=EXECUTION_TIMEOUT_BOUNDS_S[0], le=EXECUTION_TIMEOUT_BOUNDS_S[1]) | None = Field(
         None, description=("How long an attempt may run on a GPU before it ends `timed_out` (RunPod's "
                            "policy.executionTimeout); the deployment's EXECUTION_TIMEOUT_S when absent"))
+    priority: integer(ge=PRIORITY_MIN, le=PRIORITY_MAX) | None = Field(None, description=(
+        "Order among the caller's own queued jobs, 0 (default) to 9 (first); each level is worth PRIORITY_STEP_S "
+        "of waiting, so a low priority job still runs behind a stream of higher ones (docs/api.md \"Scheduling\")"))
 
 
 class OverlayStart(StartBody):

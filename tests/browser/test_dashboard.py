@@ -16,6 +16,7 @@ from tests.waiting import wait_for
 
 INPUT_KEY = "working_videos/match.mp4"
 PRICE = 0.0004  # USD per GPU-second: the usage column shows a cost
+PER_USER = 3  # the scheduler's limit per user here: a user's fourth running job is queued
 PARAMS = {
     "overlay": {"highlight_regions": [{"start_frame": 0, "end_frame": 30, "x": 0.5, "y": 0.5,
                                        "radius_x": 0.1, "radius_y": 0.2}], "effect_type": "dim"},
@@ -44,7 +45,7 @@ def worker(tmp_path_factory, fake_runpod):
     """The browser tests' Worker, with a GPU price so the dashboard has a cost to show."""
     from tests.worker_process import worker as make_worker_process
 
-    env = worker_env(fake_runpod.url, GPU_PRICE_PER_S=str(PRICE))
+    env = worker_env(fake_runpod.url, GPU_PRICE_PER_S=str(PRICE), MAX_ACTIVE_PER_USER=str(PER_USER))
     with make_worker_process(tmp_path_factory.mktemp("dashboard"), env) as proc:
         yield proc
 
@@ -297,6 +298,36 @@ def test_dashboard_shows_each_state_and_errors_plainly(page, client, fake_runpod
         "Failed: ffmpeg exited with status 1: invalid data found")
     expect(job_row(page, running).locator(".feed")).to_have_text("live")
     screenshot(page, "dashboard", full_page=True)
+
+
+def test_a_queued_jobs_place_in_the_queue_moves(page, client, fake_runpod, user_with_input):
+    user = user_with_input
+    fake_runpod.mode = "ok"
+    running = [start_export(client, fake_runpod, user) for _ in range(PER_USER)]
+    queued = []
+    for _ in range(2):
+        r = client.post("/api/export/overlay/start", headers=token_headers(user),
+                        json={"project_id": 7, "input_key": INPUT_KEY, "params": PARAMS["overlay"]})
+        assert r.status_code == 202 and r.json()["status"] == "queued", r.text
+        queued.append(r.json()["job_id"])
+    open_dashboard(page, user)
+    first, second = (job_row(page, job_id).locator(".status") for job_id in queued)
+    expect(first).to_have_text("queued · #1")
+    expect(second).to_have_text("queued · #2")
+    expect(job_row(page, queued[1]).locator("button.cancel")).to_be_visible()  # a queued job can be cancelled
+    expect(job_row(page, queued[1]).locator(".feed")).to_have_text("live")
+    # A running job ends: the first queued one gets its slot and runs, the second moves up (over its WebSocket).
+    job_id, gpu, _ = running[0]
+    fake_runpod.end(job_id)
+    report(gpu, {"status": "complete"})
+    expect(second).to_have_text("queued · #1")
+    expect(first).to_have_text("processing")
+    screenshot(page, "dashboard-queued", full_page=True)
+    # Nothing left holding a slot or a place for the next tests.
+    assert client.post(f"/api/export/jobs/{queued[1]}/cancel", headers=token_headers(user)).status_code == 200
+    for job_id in [queued[0], *(j for j, _, _ in running[1:])]:
+        fake_runpod.end(job_id)
+        report(fake_runpod.run_for(job_id)[0]["input"], {"status": "complete"})
 
 
 def test_a_refused_token_then_a_pasted_one_then_forgotten(page):

@@ -273,9 +273,11 @@ async def test_a_backend_uploads_an_input_and_downloads_an_output(client, tmp_pa
 
 async def test_a_backend_retries_a_failed_job_under_its_id(client, fake_runpod):
     async with client:
-        started = await client.start_export("overlay", 3, INPUT, PARAMS, queue_ttl_s=600, execution_timeout_s=900)
+        started = await client.start_export("overlay", 3, INPUT, PARAMS, queue_ttl_s=600, execution_timeout_s=900,
+                                            priority=4)
         job_id = started["job_id"]
         assert started["job"]["queue_ttl_s"] == 600 and started["job"]["execution_timeout_s"] == 900
+        assert started["job"]["priority"] == 4
         run, _ = await asyncio.to_thread(fake_runpod.run_for, job_id)
         await callback(run["input"]["callback_url"], {"status": "error", "error": "not a video"})
         retried = await client.retry(job_id, idempotency_key=f"retry-{job_id}")

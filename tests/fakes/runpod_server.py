@@ -6,6 +6,11 @@ COMPLETED); `hold(route)` keeps the next request to a route waiting until the te
 test can crash the Worker while that request is in flight; `down()`/`up()` stop and restart it on
 the same port to simulate an outage. Everything it receives is recorded, /run with the times it
 was received and answered.
+
+It also counts the jobs running at once, as a GPU endpoint would have them: a job accepted by /run is
+active until it ends — cancelled, reported finished by `set_status`, or ended by the test with `end`
+(call it before sending the job's terminal callback, so the Worker cannot start the next job before
+the count has dropped). `max_active` and `max_active_by_user` are the most jobs seen at once.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ class Hold:
 
 
 _WEEK_MS = 7 * 24 * 3600 * 1000
+_ENDED = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")
 # RunPod's bounds of a job's `policy` (ms): its TTL at least 10 s, its execution timeout at least 5 s.
 _POLICY_BOUNDS = {"ttl": (10_000, _WEEK_MS), "executionTimeout": (5_000, _WEEK_MS)}
 
@@ -63,6 +69,9 @@ class FakeRunPod:
         self._statuses: dict[str, dict] = {}
         self.run_times: list[tuple[str, float, float | None]] = []  # (job id, received, answered) per /run
         self.complete_all = False  # every known job reports COMPLETED on /status
+        self.active: dict[str, tuple[str, str]] = {}  # RunPod id -> (user id, job id): accepted, not yet ended
+        self.max_active = 0
+        self.max_active_by_user: dict[str, int] = {}
         self._holds: dict[str, Hold] = {}
         self._lock = threading.Lock()
         self._received = threading.Condition(self._lock)  # notified on every accepted /run
@@ -90,6 +99,31 @@ class FakeRunPod:
     def set_status(self, runpod_id: str, body: dict) -> None:
         with self._lock:
             self._statuses[runpod_id] = body
+            if body is None or body.get("status") in _ENDED:
+                self.active.pop(runpod_id, None)
+
+    def end(self, job_id: str) -> None:
+        """The job no longer runs, whatever its runs (the test is about to report its end)."""
+        with self._lock:
+            for runpod_id in [r for r, (_, job) in self.active.items() if job == job_id]:
+                del self.active[runpod_id]
+
+    def running(self, user_id: str | None = None) -> list[str]:
+        """The job ids running now (of `user_id`), oldest first."""
+        with self._lock:
+            return list(dict.fromkeys(job for user, job in self.active.values() if user_id in (None, user)))
+
+    def reset_concurrency(self) -> None:
+        with self._lock:
+            self.max_active, self.max_active_by_user = len(set(self.active.values())), {}
+
+    def _started(self, runpod_id: str, user_id: str, job_id: str) -> None:
+        """Under the lock: one more job running (counted once however many runs it has)."""
+        self.active[runpod_id] = (user_id, job_id)
+        jobs = set(self.active.values())
+        self.max_active = max(self.max_active, len(jobs))
+        mine = sum(user == user_id for user, _ in jobs)
+        self.max_active_by_user[user_id] = max(self.max_active_by_user.get(user_id, 0), mine)
 
     def forget(self, runpod_id: str) -> None:
         """RunPod no longer knows the job (its worker vanished, its TTL passed): /status answers 404."""
@@ -159,6 +193,7 @@ class FakeRunPod:
             self.run_ids.append(runpod_id)
             self._statuses[runpod_id] = {"id": runpod_id, "status": "IN_QUEUE"}
             self.run_times.append((body["input"].get("job_id"), received, None))
+            self._started(runpod_id, body["input"].get("user_id"), body["input"].get("job_id"))
             self._received.notify_all()
         if mode == "bad_json":
             return PlainTextResponse("<html>gateway</html>")
@@ -178,6 +213,7 @@ class FakeRunPod:
             if body is not None and self.complete_all and body["status"] not in ("CANCELLED", "FAILED"):
                 job_id = self.runs[self.run_ids.index(runpod_id)]["input"].get("job_id")
                 body = {"id": runpod_id, "status": "COMPLETED", "output": {"output_key": f"final_videos/{job_id}.mp4"}}
+                self.active.pop(runpod_id, None)
         if body is None:
             return JSONResponse({"error": "job not found"}, status_code=404)
         return JSONResponse(body)
@@ -192,6 +228,7 @@ class FakeRunPod:
             known = runpod_id in self._statuses
             if known:
                 self._statuses[runpod_id] = {"id": runpod_id, "status": "CANCELLED"}
+                self.active.pop(runpod_id, None)
         if not known:
             return JSONResponse({"error": "job not found"}, status_code=404)
         return JSONResponse({"id": runpod_id, "status": "CANCELLED"})

@@ -32,6 +32,7 @@ ROUTES = [
     ("GET", "/openapi.json", None, PUBLIC, 200),
     ("POST", "/api/auth/token", {"user_id": "alice", "ttl_s": 600}, SERVER, 200),
     ("POST", "/api/auth/queue-token", {"ttl_s": 600}, SERVER, 200),
+    ("GET", "/api/scheduler", None, SERVER, 200),
     ("POST", "/api/export/overlay/start", OVERLAY, USER, 400),  # input object absent: input_not_found
     ("GET", "/api/export/status/nosuchjob", None, USER, 404),
     ("GET", "/api/export/overlay/status/nosuchjob", None, USER, 404),

@@ -46,7 +46,7 @@ def test_scripts_dev_then_scripts_demo(tmp_path):
         assert "REFUSED" not in out and re.search(r"^webhook receiver on http://127\.0\.0\.1:\d+/", out, re.M), out
         assert len(re.findall(r"^  webhook completed +status complete +verified$", out, re.M)) == 4, out
         assert re.search(r"^  webhook completed +status cancelled +verified$", out, re.M), out
-        assert re.search(r"^  webhook retrying +status pending +verified$", out, re.M), out
+        assert re.search(r"^  webhook retrying +status queued +verified$", out, re.M), out
         # The retried job: two attempts, the first cancelled, the second complete.
         assert "  attempts: 2\n" in out, out
         assert re.search(r"^    1: cancelled .*\n    2: complete ", out, re.M), out

@@ -6,6 +6,7 @@ clock the test moves. workerd is needed only for what these cannot show
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 from jobs.events import EventLog
@@ -15,6 +16,8 @@ from jobs.lifecycle import Ports, due_rule
 from jobs.runpod import RunPodClient
 from jobs.store import JobTable, ensure_schema
 from outbound import TransportError
+from scheduling import policy
+from scheduling.store import SchedulerStore
 from settings import Settings
 from tests.fakes.do_sql import SqlStorage
 from tests.fakes.httpx_transport import HttpxTransport
@@ -27,6 +30,33 @@ SPEC = {"job_id": "j1", "user_id": "alice", "type": "overlay", "project_id": 7, 
 ENV = SimpleNamespace(RUNPOD_ENDPOINT="http://runpod.test/v2/fake-endpoint", RUNPOD_API_KEY=KEY, STALL_POLL_S="30",
                       QUEUE_TTL_S="3600", EXECUTION_TIMEOUT_S="3600", SUBMIT_RETRY_BASE_S="2", CALLBACK_SECRET="cb-secret",
                       URL_SIGNING_SECRET="url-secret", ENVIRONMENT="test")
+
+
+class LocalScheduler:
+    """The endpoint's scheduler in process: the real store (scheduling/store.py) on a fake DO SQL, called as the
+    user's object calls the Scheduler object. Unbounded unless a test sets `limits`; `down` makes every call fail."""
+
+    def __init__(self, clock) -> None:
+        self.clock, self.down = clock, False
+        self.store = SchedulerStore(SqlStorage(), policy.Limits(1000, 1000, 60_000))
+        self.calls: list[tuple] = []
+
+    def set_limits(self, per_user: int, total: int, step_ms: int = 60_000) -> None:
+        self.store.limits = policy.Limits(per_user, total, step_ms)
+
+    def _call(self, *call) -> None:
+        self.calls.append(call)
+        if self.down:
+            raise TransportError("the scheduler is unreachable")
+
+    async def acquire(self, user_id, job_id, attempt, priority, created_ms, lease_ms) -> dict:
+        self._call("acquire", job_id, attempt)
+        rank = policy.rank(created_ms, priority, self.store.limits.priority_step_ms)
+        return self.store.acquire(user_id, job_id, attempt, rank, lease_ms, self.clock())
+
+    async def release(self, job_id, below) -> int:
+        self._call("release", job_id, below)
+        return self.store.release(job_id, below, self.clock())
 
 
 class World:
@@ -51,11 +81,13 @@ class World:
             return await http(method, url, **kw)
 
         self.table = self._table()
+        self.scheduler = LocalScheduler(lambda: self.now)
         self.webhooks: list[tuple[str, str]] = []  # (event, status) of every event handed to the outbox
         self.stale: list[tuple[str, str]] = []  # (job id, status) of every newer state that made progress stale
         self.ports = Ports(store=self.table.one("j1"), runpod=lambda: RunPodClient(ENV.RUNPOD_ENDPOINT, KEY, transport),
                            broadcast=self._broadcast, webhook=self._webhook, stale_progress=self._stale,
-                           clock=lambda: self.now, wall_clock=lambda: self.now / 1000)
+                           clock=lambda: self.now, wall_clock=lambda: self.now / 1000,
+                           scheduler=lambda: self.scheduler)
         self.job = ExportJob(self.ports, self.settings)
 
     def _broadcast(self, messages: list[dict]) -> None:
@@ -79,11 +111,15 @@ class World:
     def record(self):
         return self.ports.store.load()
 
+    def job_of(self, job_id: str) -> ExportJob:
+        """Another job of the same user's object (the same table, RunPod and scheduler); its messages go to `sent`."""
+        return ExportJob(replace(self.ports, store=self.table.one(job_id)), self.settings)
+
     def rebuilt(self) -> ExportJob:
         """The object evicted and built again on the same storage."""
         return ExportJob(Ports(store=self._table().one("j1"), runpod=self.ports.runpod,
                                   broadcast=self._broadcast, webhook=self._webhook, stale_progress=self._stale,
-                                  clock=lambda: self.now),
+                                  clock=lambda: self.now, scheduler=lambda: self.scheduler),
                             self.settings)
 
     def due(self) -> int | None:
@@ -102,9 +138,23 @@ class World:
     def callback(self, body: dict) -> dict:
         return self.job.callback(body)
 
+    async def admit(self, job: ExportJob | None = None) -> None:
+        """Ask the scheduler for the queued job's slot and submit it when granted, as the user's object does
+        after a start or a retry (durable_objects/user_admission.py)."""
+        job = job or self.job
+        if job.begin_acquire() and await job.acquire():
+            await job.submit(job.begin_submit())
+
+
+async def admitted(world: World, spec: dict = SPEC) -> None:
+    """Create the job and have the scheduler grant its slot, as a start under the limits does: the job is
+    pending, its submission not yet begun."""
+    world.job.create(spec)
+    assert world.job.begin_acquire() and await world.job.acquire()
+
 
 async def started(world: World) -> str:
     """Create the job and submit it as a start does; the RunPod id."""
     world.job.create(SPEC)
-    await world.job.submit(world.job.begin_submit())
+    await world.admit()
     return world.record().runpod_id

@@ -7,7 +7,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from lifecycle_world import SPEC, T0, started
+from lifecycle_world import SPEC, T0, admitted, started
 
 from auth import callback_sig
 from jobs import attempts
@@ -27,7 +27,7 @@ async def run_retry(world) -> dict:
     """A request's retry, submitted as the user's object does it."""
     answer = world.job.retry()
     if "refused" not in answer:
-        await world.job.submit(world.job.begin_submit())
+        await world.admit()
     return answer
 
 
@@ -38,7 +38,7 @@ async def test_a_retry_keeps_the_id_and_the_history_and_runs_a_new_attempt(world
     world.now += 1000
     answer = await run_retry(world)
     body = answer["job"]
-    assert body["job_id"] == SPEC["job_id"] and body["status"] == "pending" and body["attempt"] == 2
+    assert body["job_id"] == SPEC["job_id"] and body["status"] == "queued" and body["attempt"] == 2
     job = world.record()
     assert job.status == "processing" and job.runpod_id not in (None, first_id) and len(fake.runs) == 2
     assert world.sent[-2] == {"type": "retrying", "job_id": "j1", "attempt": 2, "seq": 3}  # then the new attempt's status
@@ -54,11 +54,14 @@ async def test_a_retry_keeps_the_id_and_the_history_and_runs_a_new_attempt(world
     assert world.record().status == "complete"
 
 
-@pytest.mark.parametrize("end", ["complete", "processing", "pending"])
+@pytest.mark.parametrize("end", ["complete", "processing", "pending", "queued"])
 async def test_only_a_finished_unsuccessful_job_can_be_retried(world, end):
-    world.job.create(SPEC)
-    if end != "pending":
-        await world.job.submit(world.job.begin_submit())
+    if end == "queued":
+        world.job.create(SPEC)
+    elif end == "pending":
+        await admitted(world)
+    else:
+        await started(world)
     if end == "complete":
         world.callback({"status": "complete"})
     answer = world.job.retry()
@@ -105,7 +108,7 @@ async def test_late_usage_of_an_earlier_attempt_is_kept_on_it_and_in_the_total(w
 
 async def test_an_internal_error_runs_again_until_the_limit_then_fails(world, fake):
     world.job.create({**SPEC, "webhook_url": "https://r.test/h", "webhook_events": ["retrying", "completed"]})
-    await world.job.submit(world.job.begin_submit())
+    await world.admit()
     for attempt in (1, 2, 3):  # JOB_MAX_ATTEMPTS defaults to 3
         assert world.record().attempt == attempt and world.record().status == "processing"
         world.job.callback(INTERNAL, attempt)
@@ -113,7 +116,7 @@ async def test_an_internal_error_runs_again_until_the_limit_then_fails(world, fa
     job = world.record()
     assert job.status == "error" and job.attempt == 3 and len(fake.runs) == 3
     assert [a["outcome"] for a in job.status_body()["attempts"]] == ["error"] * 3
-    assert world.webhooks == [("retrying", "pending"), ("retrying", "pending"), ("completed", "error")]
+    assert world.webhooks == [("retrying", "queued"), ("retrying", "queued"), ("completed", "error")]
     retrying = [m for m in world.sent if m["type"] == "retrying"]
     assert [(m["attempt"], m["error"]) for m in retrying] == [(2, INTERNAL["error"]), (3, INTERNAL["error"])]
 
@@ -121,7 +124,9 @@ async def test_an_internal_error_runs_again_until_the_limit_then_fails(world, fa
 async def test_an_automatic_retry_waits_a_backoff(world):
     await failed(world, INTERNAL)
     job = world.record()
-    assert job.status == "pending" and job.next_submit_ms == world.now + attempts.RETRY_BACKOFF_BASE_S * 1000
+    # Queued for a slot of its own, asked for after the backoff; the failed attempt's slot is released.
+    assert job.status == "queued" and job.slot.retry_ms == world.now + attempts.RETRY_BACKOFF_BASE_S * 1000
+    assert job.release.pending and job.release_below == 2
 
 
 @pytest.mark.parametrize("report", [
@@ -154,7 +159,7 @@ async def test_a_job_runpod_lost_runs_again(world, fake):
 
 async def test_the_submission_carries_runpods_policy(world, fake):
     world.job.create({**SPEC, "queue_ttl_s": 60, "execution_timeout_s": 300})
-    await world.job.submit(world.job.begin_submit())
+    await world.admit()
     assert fake.runs[0]["policy"] == {"ttl": 360_000, "executionTimeout": 300_000}
     callback = fake.runs[0]["input"]["callback_url"]
     assert "a" not in parse_qs(urlsplit(callback).query)  # the first attempt's URL is as it always was
@@ -162,7 +167,7 @@ async def test_the_submission_carries_runpods_policy(world, fake):
 
 async def test_a_job_that_ran_too_long_times_out_and_is_cancelled(world, fake):
     world.job.create({**SPEC, "queue_ttl_s": 60, "execution_timeout_s": 300})
-    await world.job.submit(world.job.begin_submit())
+    await world.admit()
     runpod_id = world.record().runpod_id
     world.now += 50_000
     world.callback({"status": "progress", "progress": 5})  # a GPU runs it: the execution timeout counts now
@@ -181,7 +186,7 @@ async def test_a_job_that_ran_too_long_times_out_and_is_cancelled(world, fake):
 
 async def test_a_silent_worker_found_running_at_the_queue_deadline_keeps_running(world, fake):
     world.job.create({**SPEC, "queue_ttl_s": 60, "execution_timeout_s": 300})
-    await world.job.submit(world.job.begin_submit())
+    await world.admit()
     runpod_id = world.record().runpod_id
     fake.set_status(runpod_id, {"id": runpod_id, "status": "IN_PROGRESS", "executionTime": 10_000})
     world.now = T0 + 60_000
@@ -193,11 +198,11 @@ async def test_a_silent_worker_found_running_at_the_queue_deadline_keeps_running
 @pytest.mark.parametrize(("report", "running_for_ms", "status"), [
     ({"id": "rp", "status": "TIMED_OUT"}, None, "expired"),  # RunPod's TTL passed before a GPU took it
     ({"id": "rp", "status": "TIMED_OUT", "executionTime": 300_000}, 1000, "timed_out"),
-    ({"id": "rp", "status": "TIMED_OUT", "executionTime": 20_000}, 1000, "pending"),  # a lost worker: again
+    ({"id": "rp", "status": "TIMED_OUT", "executionTime": 20_000}, 1000, "queued"),  # a lost worker: again
 ])
 async def test_runpods_timed_out_means_what_the_attempt_did(world, report, running_for_ms, status):
     world.job.create({**SPEC, "queue_ttl_s": 60, "execution_timeout_s": 300})
-    await world.job.submit(world.job.begin_submit())
+    await world.admit()
     if running_for_ms:
         world.callback({"status": "progress", "progress": 1})
     world.callback(report)
@@ -209,7 +214,7 @@ async def test_runpods_timed_out_means_what_the_attempt_did(world, report, runni
 
 async def test_an_expired_job_can_be_retried_with_a_fresh_deadline(world, fake):
     world.job.create({**SPEC, "queue_ttl_s": 60, "execution_timeout_s": 300})
-    await world.job.submit(world.job.begin_submit())
+    await world.admit()
     world.now += 60_000
     await world.alarm_until_idle()
     assert world.record().status == "expired"

@@ -46,7 +46,7 @@ async def test_a_retry_continues_the_numbers_of_the_job(world):
     await started(world)
     world.callback({"status": "error", "error": "the input is not a video"})
     world.job.retry()
-    await world.job.submit(world.job.begin_submit())
+    await world.admit()  # the retry's slot granted at once: pending, then submitted
     world.job.callback({"status": "progress", "progress": 5}, 2)
     assert [(m["type"], m["seq"]) for m in world.sent] == [
         ("status", 1), ("error", 2), ("retrying", 3), ("status", 4), ("progress", 5)]

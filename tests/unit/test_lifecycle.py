@@ -4,15 +4,15 @@
 from __future__ import annotations
 
 import pytest
-from lifecycle_world import SPEC, T0, World, started
+from lifecycle_world import SPEC, T0, World, admitted, started
 
 from jobs.export_job import SUBMIT_MARGIN_S, SUBMIT_MAX_ATTEMPTS, SUBMIT_WAITING_MESSAGE
 
 # -- create -------------------------------------------------------------------------------------
 
-async def test_create_stores_the_job_owing_its_database_record_and_a_submission_now(world):
+async def test_create_stores_the_job_owing_its_database_record_and_an_ask_for_a_slot_now(world):
     job, created = world.job.create(SPEC)
-    assert created and job.status == "pending" and job.db_pending and job.next_submit_ms == T0
+    assert created and job.status == "queued" and job.db_pending and job.slot.pending and job.slot.retry_ms == T0
     assert job.output_key == "final_videos/overlay_j1.mp4" and world.owed == [("j1", 1)]
     assert world.due() == T0
     again, created_again = world.job.create({**SPEC, "project_id": 99})
@@ -23,7 +23,7 @@ async def test_create_stores_the_job_owing_its_database_record_and_a_submission_
 async def test_a_start_marks_its_submission_in_flight_before_calling_out(world, fake):
     # The start's own invocation submits; what it stored first is the alarm's safety net: due again
     # only once the attempt would have timed out, so the alarm never sends a second /run meanwhile.
-    world.job.create(SPEC)
+    await admitted(world)
     attempt = world.job.begin_submit()
     margin_ms = (world.settings.submit_timeout_s + SUBMIT_MARGIN_S) * 1000
     assert attempt == 1 and world.due() == T0 + margin_ms and fake.runs == []
@@ -104,7 +104,7 @@ async def test_a_cancel_during_the_submission_cancels_what_runpod_just_took(worl
 
 
 async def test_a_start_cancelled_before_its_submission_goes_out_never_reaches_runpod(world, fake):
-    world.job.create(SPEC)
+    await admitted(world)
     attempt = world.job.begin_submit()
     world.job.cancel()  # delivered between the start's answer and its background submission
     await world.job.submit(attempt)
@@ -112,7 +112,7 @@ async def test_a_start_cancelled_before_its_submission_goes_out_never_reaches_ru
 
 
 async def test_a_job_timed_out_while_its_submission_was_out_is_cancelled_at_runpod(world, fake):
-    world.job.create(SPEC)
+    await admitted(world)
     attempt = world.job.begin_submit()
 
     world.during_call = lambda: _timed_out(world)
@@ -176,7 +176,7 @@ async def test_completion_is_final_duplicates_and_late_reports_are_ignored(world
 
 
 async def test_a_callback_before_submission_answered_means_runpod_has_the_job(world):
-    world.job.create(SPEC)
+    await admitted(world)
     world.callback({"status": "progress", "progress": 5})
     assert world.record().status == "processing" and world.record().started_ms == T0
 
@@ -281,7 +281,7 @@ async def test_a_job_no_gpu_took_in_time_expires_and_is_cancelled_at_runpod(worl
 
 async def test_a_job_hands_the_events_its_start_asked_for_to_the_outbox(world):
     world.job.create({**SPEC, "webhook_url": "https://r.test/h", "webhook_events": ["started", "completed"]})
-    await world.job.submit(world.job.begin_submit())
+    await world.admit()
     world.callback({"status": "progress", "progress": 40})  # not asked for
     world.callback({"status": "complete"})
     world.callback({"status": "complete"})  # a duplicate changes nothing: no second event
@@ -289,7 +289,7 @@ async def test_a_job_hands_the_events_its_start_asked_for_to_the_outbox(world):
 
 
 async def test_progress_events_and_every_terminal_state_are_events(world):
-    world.job.create({**SPEC, "webhook_url": "https://r.test/h", "webhook_events": ["progress", "completed"]})
+    await admitted(world, {**SPEC, "webhook_url": "https://r.test/h", "webhook_events": ["progress", "completed"]})
     world.callback({"status": "progress", "progress": 10})  # also makes it processing: that is `started`
     world.callback({"status": "progress", "progress": 20})
     world.callback({"status": "progress", "progress": 20})  # unchanged: no event
@@ -299,11 +299,11 @@ async def test_progress_events_and_every_terminal_state_are_events(world):
 
 async def test_a_newer_state_the_webhook_is_not_told_of_still_makes_its_waiting_progress_stale(world):
     world.job.create({**SPEC, "webhook_url": "https://r.test/h", "webhook_events": ["progress"]})
-    await world.job.submit(world.job.begin_submit())  # `started`: not asked for, and nothing is waiting yet
+    await world.admit()  # `started`: not asked for, and nothing is waiting yet
     world.callback({"status": "progress", "progress": 99})
     world.callback({"status": "error", "error": "lost", "retryable": True})  # `retrying`: not asked for either
     assert world.webhooks == [("progress", "processing")]
-    assert world.stale == [("j1", "processing"), ("j1", "pending")]  # the 99 % is not sent after the retry
+    assert world.stale == [("j1", "processing"), ("j1", "queued")]  # the 99 % is not sent after the retry
 
 
 async def test_progress_is_made_stale_only_for_a_job_that_asked_for_it(world):

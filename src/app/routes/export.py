@@ -85,12 +85,16 @@ def _accepted(job: dict, base_url: str, replayed: bool = False) -> JSONResponse:
     ws_base = base_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
     body = {"job_id": job_id, "status": job["status"], "websocket_url": f"{ws_base}/api/jobs/{job_id}/ws",
             "status_url": f"{base_url}/api/export/status/{job_id}", "job": job}
+    if "queue_position" in job:  # queued: past a limit of the scheduler (docs/api.md "Scheduling")
+        body["queue_position"] = job["queue_position"]
     return JSONResponse(body, status_code=202, headers={"Idempotent-Replayed": "true"} if replayed else None)
 
 
 def request_fingerprint(export_type: str, start: StartBody) -> str:
     """Identifies a start request's content, so a reused Idempotency-Key with another body is caught."""
-    return hashlib.sha256(json.dumps([export_type, start.model_dump(mode="json")], sort_keys=True).encode()).hexdigest()
+    # Without a priority, the body as it was before starts had one: a key used across that deploy still matches.
+    fields = start.model_dump(mode="json", exclude={"priority"} if start.priority is None else None)
+    return hashlib.sha256(json.dumps([export_type, fields], sort_keys=True).encode()).hexdigest()
 
 
 async def _start(request: Request, export_type: str, start: StartBody, user_id: str, settings: Settings,
@@ -111,7 +115,8 @@ async def _start(request: Request, export_type: str, start: StartBody, user_id: 
             "input_key": input_key, "params": start.params.model_dump(mode="json", exclude_none=True),
             "base_url": base_url, "webhook_url": webhook_url, "webhook_events": list(webhook_events),
             "queue_ttl_s": start.queue_ttl_s or settings.queue_ttl_s,
-            "execution_timeout_s": start.execution_timeout_s or settings.execution_timeout_s}
+            "execution_timeout_s": start.execution_timeout_s or settings.execution_timeout_s,
+            "priority": start.priority or 0}
     # A replayed Idempotency-Key answers the first request's job (created now if that request died
     # before creating it); the claim and the create are one step of the user's object.
     fingerprint = request_fingerprint(export_type, start) if idempotency_key else ""
