@@ -15,6 +15,9 @@ Crash safety: every handler stores what it owes with each job (`due_ms`) and set
 alarm to the earliest due before any outbound I/O, so whatever a crash interrupts — the start's
 submission included — the alarm finishes. A start's submission runs after its answer, in the same
 invocation (`bindings.background`); the alarm is its safety net, not its path.
+
+Its parts: the scheduler's side (user_admission.py), the webhook deliveries (user_webhooks.py), the
+job's subscribers — WebSockets, event streams, long-polls (job_feed.py).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from clock import now_ms
 from durable_objects import user_db_sync
 from durable_objects.job_feed import JobFeed
 from durable_objects.user_admission import Admission
+from durable_objects.user_webhooks import Deliveries, dispatch_of
 from durable_objects.waiters import TooManyWaiters
 from jobs import events, idempotency, store, usage
 from jobs.cursor import InvalidCursor, decode_cursor, encode_cursor
@@ -45,15 +49,14 @@ from outbound import first_line
 from refusals import refusal, refused
 from scheduling.policy import object_name
 from settings import Settings
-from webhooks import outbox, policy, signing
-from webhooks.dispatch import Dispatch
+from webhooks import outbox
 
 log = logging.getLogger("reel.user_jobs")
 DUE_BATCH = 50  # jobs the alarm works on at once; the rest are due again right after
 FAILED_STEP_PAUSE_MS = 5000  # an alarm step that raised is tried again after this
 
 
-class UserJobs(Admission, JobFeed):
+class UserJobs(Admission, Deliveries, JobFeed):
     def __init__(self, ctx, env):
         super().__init__(ctx, env)
         # One line per construction: how an operator (and the eviction tests) see that an object was
@@ -84,10 +87,7 @@ class UserJobs(Admission, JobFeed):
         self.alarm_time = AlarmTime(ctx.storage)
         self._runpod = lambda: RunPodClient(settings.runpod_endpoint, settings.secret("RUNPOD_API_KEY"), http_request)
         self._scheduler = lambda: Remote(env.SCHEDULER.getByName(object_name(settings.runpod_endpoint)))
-        self.webhooks = Dispatch(outbox.Outbox(sql), http_request, lambda: signing.key_of(settings.secret("WEBHOOK_SECRET")),
-                                 settings.webhook_schedule_s or (), lambda url: policy.check_url(
-                                     url, hosts=settings.webhook_hosts, default_url=settings.webhook_url,
-                                     development=settings.development))
+        self.webhooks = dispatch_of(sql, settings)
         # Messages of a call wait until its alarm is set: a socket never hears of a change whose
         # follow-ups a crash could still strand (storage and setAlarm do not open the input gate, so no
         # other event runs in between).
@@ -98,9 +98,6 @@ class UserJobs(Admission, JobFeed):
                                   broadcast=lambda messages: self._broadcast(job_id, messages),
                                   webhook=self._webhook, stale_progress=self.webhooks.outbox.supersede_progress,
                                   scheduler=self._scheduler), self.settings)
-
-    def _webhook(self, event: str, job) -> None:
-        self.webhooks.emit(event, job.job_id, job.webhook_url, json.dumps({"event": event, **job.status_body()}))
 
     # -- RPC from the API routes and callbacks ---------------------------------------------
     async def start(self, spec: dict, idempotency_key: str | None, fingerprint: str) -> dict:
@@ -188,24 +185,6 @@ class UserJobs(Admission, JobFeed):
     def usage(self, from_ms: int, to_ms: int) -> dict:
         """The user's GPU usage over the jobs created in [from_ms, to_ms) (jobs/usage.py)."""
         return usage.report(self.jobs.usage(from_ms, to_ms))
-
-    def deliveries(self, job_id: str) -> str | None:
-        """The job's webhook delivery log as JSON text; None when there is no such job."""
-        if self.jobs.load(job_id) is None:
-            return None
-        return json.dumps({"deliveries": self.webhooks.outbox.of_job(job_id)}, separators=(",", ":"))
-
-    async def redeliver(self, job_id: str, delivery_id: str) -> dict:
-        try:
-            state = "missing" if self.jobs.load(job_id) is None else self.webhooks.redeliver(job_id, delivery_id)
-        except policy.WebhookRefused as exc:  # the deployment's rules changed since the job was started
-            return refusal("webhook_not_allowed", str(exc))
-        if state == "missing":
-            return refusal("not_found", "No such delivery of this job")
-        if state == "in_flight":
-            return refusal("delivery_in_flight")
-        await self._schedule()
-        return {"delivery_id": delivery_id, "state": outbox.PENDING}
 
     # -- the alarm ------------------------------------------------------------------------------
     async def alarm(self, alarm_info=None):

@@ -163,11 +163,17 @@ class Proxy:
         await self.server.wait_closed()
 
 
-async def test_watch_falls_back_to_polling_when_the_socket_drops(worker, carol_input, fake_runpod):
-    fake_runpod.mode = "ok"
+async def proxied_client(worker) -> tuple[Proxy, WorkersClient]:
+    """A client for carol whose WebSockets go through a proxy the test can cut."""
     proxy = Proxy(int(worker.base_url.rsplit(":", 1)[1]))
     port = await proxy.start()
-    async with WorkersClient(worker.base_url, SERVER_KEY, "carol", ws_base_url=f"http://127.0.0.1:{port}") as client:
+    return proxy, WorkersClient(worker.base_url, SERVER_KEY, "carol", ws_base_url=f"http://127.0.0.1:{port}")
+
+
+async def test_watch_falls_back_to_polling_when_the_socket_drops(worker, carol_input, fake_runpod):
+    fake_runpod.mode = "ok"
+    proxy, client = await proxied_client(worker)
+    async with client:
         job_id, cb = await submitted(client, fake_runpod)
         events: list[dict] = []
 
@@ -191,9 +197,8 @@ async def test_watch_falls_back_to_polling_when_the_socket_drops(worker, carol_i
 
 async def test_watch_resumes_with_since_after_a_drop_and_misses_nothing(worker, carol_input, fake_runpod):
     fake_runpod.mode = "ok"
-    proxy = Proxy(int(worker.base_url.rsplit(":", 1)[1]))
-    port = await proxy.start()
-    async with WorkersClient(worker.base_url, SERVER_KEY, "carol", ws_base_url=f"http://127.0.0.1:{port}") as client:
+    proxy, client = await proxied_client(worker)
+    async with client:
         job_id, cb = await submitted(client, fake_runpod)
         status_url = f"{worker.base_url}/api/export/status/{job_id}"
         await asyncio.to_thread(wait_for, lambda: httpx.get(status_url, headers={

@@ -7,25 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 
 import httpx
 import pytest
 
-from tests.conftest import SERVER_KEY
+from tests.integration.queue_support import KEY, enqueue, new_queue
 from tests.waiting import wait_for
-
-KEY = {"X-API-Key": SERVER_KEY}
-
-
-def new_queue() -> str:
-    return "q" + uuid.uuid4().hex[:12]
-
-
-def enqueue(c: httpx.Client, queue: str, body) -> list[dict]:
-    r = c.post("/api/jobs", params={"queue": queue}, json=body, headers=KEY)
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 def claim(c: httpx.Client, queue: str, **params) -> httpx.Response:

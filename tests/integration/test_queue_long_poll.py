@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 
 import httpx
 import pytest
 
-from tests.conftest import SERVER_KEY, worker_env
+from tests.conftest import worker_env
+from tests.integration.queue_support import KEY, enqueue, new_queue
 
-KEY = {"X-API-Key": SERVER_KEY}
 STEP_S = 0.2  # QUEUE_PRIORITY_STEP_S: a priority-9 job passes jobs up to 1.8 s older
 MAX_WAITERS = 20
 
@@ -28,16 +27,6 @@ def worker(tmp_path_factory):
     env = worker_env(QUEUE_PRIORITY_STEP_S=str(STEP_S), QUEUE_MAX_WAITERS=str(MAX_WAITERS))
     with make_worker_process(tmp_path_factory.mktemp("long-poll"), env) as proc:
         yield proc
-
-
-def new_queue() -> str:
-    return "lp" + uuid.uuid4().hex[:12]
-
-
-def enqueue(c: httpx.Client, queue: str, body) -> list[dict]:
-    r = c.post("/api/jobs", params={"queue": queue}, json=body, headers=KEY)
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 def waiting(c: httpx.Client, queue: str) -> int:
