@@ -75,6 +75,14 @@ def _object_url() -> dict[str, Any]:
     }
 
 
+
+# One event of the stream, as OpenAPI 3.1 describes a `text/event-stream` item (the schema applies to
+# each parsed event): `data` is the WebSocket message as JSON text, `id` its seq, `event` its type.
+_SSE_EVENT = {"type": "object", "required": ["data"], "properties": {
+    "data": {"type": "string", "contentMediaType": "application/json"},
+    "event": {"type": "string"}, "id": {"type": "string", "pattern": "^[0-9]+$"},
+    "retry": {"type": "integer", "minimum": 0}}}
+
 def _job_events(status: dict[str, Any]) -> dict[str, Any]:
     """`GET /api/export/jobs/{job_id}/events`, authenticated like the status route `status` (its security and
     X-User-Id header are taken from there, so the two never differ)."""
@@ -110,7 +118,7 @@ def _job_events(status: dict[str, Any]) -> dict[str, Any]:
         "security": status.get("security", []),
         "responses": {
             "200": {"description": "`text/event-stream`, `Cache-Control: no-store`",
-                    "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                    "content": {"text/event-stream": {"schema": _SSE_EVENT}}},
             "204": {"description": "The job has ended and the client has every event: nothing more will come"},
             **{str(code): _error(answer["description"]) for code, answer in refused.items()}}}}
 

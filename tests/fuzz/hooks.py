@@ -10,9 +10,10 @@ They supply what a schema cannot, and nothing more:
 - half of the starts whose `input_key` is a string name the object `UPLOADED_KEY` (uploaded by the
   runner), so starts are accepted and create real jobs; the other half keep the generated key and
   meet the key rules and the `input_not_found` check;
-- a claim's valid `wait_s` over 1 becomes 1: the long poll's behaviour is the same at 1 s as at 20 s
-  on an empty queue (404 after the wait), and 20 s per generated claim would take the run's whole
-  budget; invalid values are sent as generated (and must be refused);
+- a valid `wait_s` over 1 on a claim or a job's status becomes 1: a long poll behaves the same at 1 s as
+  at 20 or 30 s when nothing happens (the empty queue's 404, the job's body as it is, after the wait),
+  and that long per generated call would take the run's whole budget; invalid values are sent as
+  generated (and must be refused);
 - with FUZZ_STATUS_LOG set, every answer's status is appended to that file, one line per call
   (`METHOD PATH STATUS`), for the runner's summary.
 """
@@ -34,6 +35,7 @@ _CALLBACK_PATHS = ("/api/runpod/callback/{job_id}", "/api/jobs/{job_id}/do")
 _START = re.compile(r"/api/export/(overlay|framing|annotate)/start")
 _HEX64 = re.compile(HMAC_HEX_PATTERN)
 _CLAIM = "/api/jobs/claim"
+_STATUS = re.compile(r"/api/export/(\{[a-z_]+\}/)?status/\{job_id\}")
 
 
 def _sign_callback(case) -> None:
@@ -82,7 +84,7 @@ def _fix_start(case) -> None:
 
 def _short_wait(case) -> None:
     wait = (case.query or {}).get("wait_s")
-    if _is_number(wait) and 1 < wait <= 20 and float(wait).is_integer():
+    if _is_number(wait) and 1 < wait <= 30 and float(wait).is_integer():
         case.query["wait_s"] = 1
 
 
@@ -92,7 +94,7 @@ def before_call(context, case, kwargs) -> None:
         _sign_callback(case)
     elif _START.fullmatch(case.operation.path):
         _fix_start(case)
-    elif case.operation.path == _CLAIM:
+    elif case.operation.path == _CLAIM or _STATUS.fullmatch(case.operation.path):
         _short_wait(case)
 
 

@@ -94,11 +94,12 @@ def test_limits_round_robin_and_positions_moving(client, fake_runpod, worker):
         assert status(client, watched, "a20")["queue_position"] == 4
         finish(fake_runpod, a_ids[0])
         fake_runpod.run_for(a_ids[2])  # a's turn: its third job
-        assert socket.recv(timeout=15) == {"type": "queued", "job_id": watched, "position": 3}
+        moved = socket.recv(timeout=15)
+        assert moved == {"type": "queued", "job_id": watched, "position": 3, "seq": first["seq"] + 1}
         assert status(client, watched, "a20")["queue_position"] == 3
         finish(fake_runpod, a_ids[1])  # a's turn again (b is at its limit, with nothing waiting)
         fake_runpod.run_for(a_ids[3])
-        assert socket.recv(timeout=15) == {"type": "queued", "job_id": watched, "position": 2}
+        assert socket.recv(timeout=15) == {"type": "queued", "job_id": watched, "position": 2, "seq": moved["seq"] + 1}
     finally:
         socket.close()
 
