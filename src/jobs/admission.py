@@ -67,8 +67,9 @@ def acquired(job: JobRecord, attempt: int, answer: dict, now: int) -> Outcome | 
         return None
     job.slot = DONE
     if answer.get("granted"):
+        told = job.queue_position is not None  # subscribers were told it waits: they hear it no longer does
         _granted(job, now)
-        return Outcome(changed=True, new_status=True)
+        return Outcome(changed=True, new_status=True, messages=[job.status_message()] if told else [])
     position = answer.get("position")
     return Outcome(changed=True, messages=[] if position is None else place(job, position))
 

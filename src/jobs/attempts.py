@@ -3,7 +3,7 @@ the input's fault. Pure: no I/O.
 
 A job is one record; each run of it at RunPod is an attempt. A new attempt archives the current one
 (RunPod id, times, outcome, error, usage) into `attempts_json`, adds its usage to the `prior_*` sums,
-and starts the record over as `pending` with the next number. Callback URLs carry the attempt
+and starts the record over as `queued` (for a slot of its own) with the next number. Callback URLs carry the attempt
 (auth/callback_sig.py), so a late report of an earlier attempt never moves the current one; only its
 usage is kept, on the archived attempt (RunPod's webhook with the final `executionTime` often comes
 after the GPU worker's own report that started the retry).

@@ -97,14 +97,24 @@ class ExportJob(SlotSteps):
         job = self.store.load()
         if job is None or job.status != PENDING or job.submit_attempts != attempt:
             return  # cancelled (or begun again) since the attempt was begun: nothing to send
+        job_attempt = job.attempt
         try:
             payload, webhook, policy = runpod_input(job, self.settings, self.ports.wall_clock())
             result = await self.ports.runpod().submit(payload, webhook, policy=policy,
                                                       timeout_s=self.settings.submit_timeout_s)
         except Exception as exc:
-            self._submit_failed(getattr(exc, "retryable", True), first_line(exc), attempt)
+            self._submit_failed(getattr(exc, "retryable", True), first_line(exc), attempt, job_attempt)
             return
         job = self.store.load()
+        if job.attempt != job_attempt:
+            # Cancelled and retried while the request was out: this RunPod job is the earlier attempt's,
+            # which nobody wants; it is cancelled, and the current attempt keeps its own.
+            if job.cancel_runpod_id is None:
+                job.cancel_runpod_id, job.cancel = result.id, job.cancel.requested()
+                self.store.save(job)
+            else:
+                log.warning("job %s: RunPod job %s of an earlier attempt left running", job.job_id, result.id)
+            return
         if job.terminal and not job.runpod_id:
             # Cancelled or timed out while the request was out: RunPod now runs a job nobody wants.
             job.runpod_id = result.id
@@ -114,14 +124,16 @@ class ExportJob(SlotSteps):
             return
         if job.terminal:
             return
+        was_pending = job.status == PENDING  # else a worker's report said it runs while the request was out
         start_processing(job, result.id, self.ports.clock())
         if job.submit_waiting:
             job.submit_waiting, job.message = 0, None
-        self.save_change(job, Outcome(changed=True, new_status=True, messages=[job.status_message()]))
+        self.save_change(job, Outcome(changed=True, new_status=was_pending,
+                                      messages=[job.status_message()] if was_pending else []))
 
-    def _submit_failed(self, retryable: bool, reason: str, attempt: int) -> None:
+    def _submit_failed(self, retryable: bool, reason: str, attempt: int, job_attempt: int) -> None:
         job = self.store.load()
-        if job.status != PENDING:  # a callback or a cancel got there first
+        if job.status != PENDING or job.attempt != job_attempt:  # a callback, a cancel or a retry got there first
             return
         t = self.ports.clock()
         if not retryable or attempt >= SUBMIT_MAX_ATTEMPTS:

@@ -40,10 +40,11 @@ class FollowUp:
         """Owed (again), due at once."""
         return FollowUp(True, self.failures, 0)
 
-    def failed(self, now_ms: int) -> FollowUp:
-        """After a failed attempt: retried with backoff, or given up (no longer pending) at the limit."""
+    def failed(self, now_ms: int, *, give_up: bool = True) -> FollowUp:
+        """After a failed attempt: retried with backoff, or given up (no longer pending) at the limit —
+        unless `give_up` is False (a debt only a deadline may end: then the backoff's cap repeats)."""
         failures = self.failures + 1
-        if failures >= SYNC_MAX_FAILURES:
+        if give_up and failures >= SYNC_MAX_FAILURES:
             return FollowUp()
         return FollowUp(True, failures, now_ms + backoff_ms(SYNC_BACKOFF_BASE_S, failures, SYNC_BACKOFF_MAX_S))
 

@@ -45,7 +45,8 @@ class SlotSteps(JobLifecycle):
         except Exception as exc:
             job = self.store.load()
             if job.status == QUEUED and job.attempt == attempt and job.slot.pending:
-                job.slot = job.slot.failed(self.ports.clock())  # given up only at the limit; its queue TTL ends it then
+                # Never given up: a queued job asks until it has a slot or its queue TTL ends it.
+                job.slot = job.slot.failed(self.ports.clock(), give_up=False)
                 self.store.save(job)
             log.warning("asking the scheduler for a slot for %s failed: %s", job.job_id, first_line(exc))
             return False

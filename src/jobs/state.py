@@ -1,7 +1,7 @@
 """The job state machine: how an update changes a record, and what subscribers are told.
 
 pending → processing → complete | error | cancelled | expired | timed_out. Terminal states change
-only by a new attempt (jobs/attempts.py: a retry, which starts the record over as `pending`);
+only by a new attempt (jobs/attempts.py: a retry, which starts the record over as `queued`);
 progress is an int 0–100 that never decreases within an attempt. `apply` mutates the record and returns what
 happened, so the Durable Object only has to persist and broadcast.
 """

@@ -134,8 +134,11 @@ async def record_jobs(bucket: Any, user_id: str, jobs: list[dict]) -> None:
 
 
 async def _record(db: Connection, job: dict) -> None:
-    row = await (await db.execute("SELECT status FROM export_jobs WHERE id = ?", (job["job_id"],))).fetchone()
-    if row is not None and row["status"] in TERMINAL:
+    row = await (await db.execute("SELECT status, updated_at FROM export_jobs WHERE id = ?",
+                                  (job["job_id"],))).fetchone()
+    # A terminal row moves only for a later change: a retry's new attempt (updated after the end), never a
+    # late record written before it. Times are ISO 8601 in one format, so they compare as text.
+    if row is not None and row["status"] in TERMINAL and (job.get("updated_at") or "") <= (row["updated_at"] or ""):
         return
     values = (job["job_id"], job.get("project_id"), job["type"], job["status"], int(job.get("progress") or 0),
               job.get("input_key"), job.get("output_key"), job.get("runpod_job_id"), job.get("error"),

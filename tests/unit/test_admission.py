@@ -161,3 +161,74 @@ async def test_a_requested_retry_is_queued_and_asks_again(world, fake):
     assert world.job.retry()["job"]["status"] == "queued"
     await world.admit()
     assert world.record().status == "processing" and world.record().attempt == 2 and len(fake.runs) == 1
+
+
+# -- seams between the scheduler, retries and the submission (a review of the merged whole) ------------
+
+async def test_a_run_of_an_attempt_cancelled_and_retried_while_it_was_out_is_cancelled_not_adopted(world, fake):
+    await admitted(world)
+    queue_full(world)  # the retry waits for a slot
+
+    def cancel_then_retry() -> None:  # while the first /run is out
+        world.job.cancel()
+        assert "job" in world.job.retry()
+
+    world.during_call = cancel_then_retry
+    await world.job.submit(world.job.begin_submit())
+    first_run = fake.run_ids[0]
+    job = world.record()
+    assert job.attempt == 2 and job.status == "queued" and job.runpod_id is None
+    assert job.cancel_runpod_id == first_run and job.cancel.pending
+    await world.alarm_until_idle()
+    assert fake.cancel_calls == [first_run]
+    assert world.record().status == "queued" and world.record().runpod_id is None
+
+
+async def test_a_refused_run_of_an_earlier_attempt_does_not_end_the_current_one(world, fake):
+    await admitted(world)
+    fake.mode = "reject"  # RunPod refuses the /run (not retryable)
+
+    def cancel_then_retry_granted() -> None:
+        world.job.cancel()
+        world.job.retry()
+        assert world.job.take_slot(2)["answer"] == TAKEN  # the retry's slot pushed at once: pending
+
+    world.during_call = cancel_then_retry_granted
+    await world.job.submit(world.job.begin_submit())
+    assert world.record().attempt == 2 and world.record().status == "pending" and world.record().error is None
+
+
+async def test_a_queued_job_asks_for_its_slot_until_its_queue_ttl_however_long_the_scheduler_is_down(world):
+    world.scheduler.down = True
+    world.job.create({**SPEC, "queue_ttl_s": 86400})
+    assert world.job.begin_acquire() and not await world.job.acquire()
+    for _ in range(40):  # past the limit at which other follow-ups give up
+        world.now = max(world.now, world.record().slot.retry_ms)
+        assert world.job.begin_acquire() and not await world.job.acquire()
+    assert world.record().slot.pending and world.record().slot.retry_ms < world.now + 3600_000
+    world.scheduler.down = False
+    world.now = world.record().slot.retry_ms
+    assert world.job.begin_acquire() and await world.job.acquire()
+    assert world.record().status == "pending"
+
+
+async def test_a_worker_report_during_the_run_request_makes_one_started_webhook(world):
+    await admitted(world, {**SPEC, "webhook_url": "https://r.test/h", "webhook_events": ["started", "completed"]})
+    world.during_call = lambda: world.callback({"status": "progress", "progress": 5})
+    await world.job.submit(world.job.begin_submit())
+    assert world.webhooks == [("started", "processing")]
+    assert [m["type"] for m in world.sent].count("status") == 0  # the report said it: no second status event
+
+
+async def test_a_job_told_it_waits_hears_when_its_re_ask_is_granted(world):
+    queue_full(world)
+    world.job.create(SPEC)
+    await world.admit()
+    assert world.record().queue_position is not None
+    world.scheduler.store.release("j0", 2, world.now)  # j0 ends: its slot is offered to j1 (a push to come)
+    world.sent.clear()
+    job = world.record()
+    job.slot = job.slot.requested()  # an ask whose answer was lost is asked again
+    world.ports.store.save(job)
+    assert world.job.begin_acquire() and await world.job.acquire()
+    assert [(m["type"], m.get("status")) for m in world.sent] == [("status", "pending")]

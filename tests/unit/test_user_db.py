@@ -75,6 +75,15 @@ async def test_terminal_rows_never_move_back(bucket):
     assert (await rows(bucket, "u", "SELECT status, error FROM export_jobs"))[0] == {"status": "error", "error": "boom"}
 
 
+async def test_a_retried_job_moves_on_from_its_terminal_row_and_its_output_is_listed(bucket):
+    await user_db.record_jobs(bucket, "u", [job("j1", "error", error="boom")])
+    later = {"updated_at": "2026-11-22T10:09:00.000Z", "completed_at": "2026-11-22T10:09:00.000Z"}
+    await user_db.record_jobs(bucket, "u", [job("j1", "queued", **later)])  # the retry's new attempt
+    await user_db.record_jobs(bucket, "u", [job("j1", "complete", error=None, **later)])
+    assert (await rows(bucket, "u", "SELECT status, error FROM export_jobs"))[0] == {"status": "complete", "error": None}
+    assert [v["export_job_id"] for v in await user_db.list_final_videos(bucket, "u")] == ["j1"]
+
+
 async def test_unchanged_database_is_not_written(bucket):
     await user_db.record_jobs(bucket, "u", [job("j1", "complete")])
     before = await bucket.head("u/database.sqlite")

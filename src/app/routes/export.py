@@ -198,7 +198,7 @@ async def cancel_job(request: Request, job_id: JobId, user_id: str = Depends(cur
                  "earlier ones kept in `attempts`. Answers like a start (202, `Idempotent-Replayed: true` for a "
                  "replayed `Idempotency-Key`); the job's WebSocket and webhooks say `retrying`."),
              responses={202: {"model": StartAccepted}, **errors(401, 403, 404, 409, 422, 500, user_scoped=True, notes={
-                 **UNKNOWN_JOB, 409: "`not_retryable` (pending, processing or complete), `too_many_attempts` (20), "
+                 **UNKNOWN_JOB, 409: "`not_retryable` (queued, pending, processing or complete), `too_many_attempts` (20), "
                                       "`idempotency_key_reused`; the first two also carry the `job`"})})
 async def retry_job(
     request: Request, job_id: JobId, user_id: str = Depends(current_user),
