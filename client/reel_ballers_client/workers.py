@@ -191,7 +191,7 @@ class WorkersClient:
     # -- live progress --------------------------------------------------------------------------
     async def watch(self, job_id: str, *, reconnects: int = 3, poll_interval_s: float = 2.0,
                     open_timeout_s: float = 10.0) -> AsyncIterator[dict[str, Any]]:
-        """The job's events until it ends: the WebSocket's messages (`status`, `progress`, `retrying`, then
+        """The job's events until it ends: the WebSocket's messages (`status`, `queued`, `progress`, `retrying`, then
         one of `complete`, `error`, `cancelled`, `expired`, `timed_out`), each with the job's `seq`. When the
         socket drops, it is opened again with `since=<the last seq>`: the events missed meanwhile come first
         (or a `status` snapshot when the Worker no longer has them all), none twice, the terminal one never
@@ -227,7 +227,9 @@ class WorkersClient:
         while True:
             job = await self.get_job_status(job_id)
             event = event_from_status(job)
-            seen = (event["type"], event.get("progress"), event.get("message"))
+            # A body with a seq is news exactly when its seq is (a queued job moving in line, or granted, looks
+            # the same otherwise); without one (an older Worker), when what it says changed.
+            seen = event.get("seq") if "seq" in event else (event["type"], event.get("progress"), event.get("message"))
             if seen != last and not _seen(event, last_seq):
                 last, last_seq = seen, event.get("seq", last_seq)
                 yield event
@@ -265,6 +267,8 @@ def event_from_status(job: dict[str, Any]) -> dict[str, Any]:
         event = {"type": status, "job_id": job_id, "error": job.get("error")}
     elif status == "cancelled":
         event = {"type": "cancelled", "job_id": job_id}
+    elif status == "queued":  # waiting for a slot: its place in line, as the WebSocket's `queued` message says
+        event = {"type": "queued", "job_id": job_id, "position": job.get("queue_position")}
     else:
         event = {"type": "progress", "job_id": job_id, "progress": job.get("progress", 0)}
         if job.get("message"):

@@ -98,7 +98,8 @@ function update(jobId, patch) {
   else if (fresh.attempt > attempt(old)) {
     const { type, project_id, created_at, usage, attempts } = old;
     job = { job_id: jobId, type, project_id, created_at, usage, attempts, progress: 0, ...fresh };
-  } else if (TERMINAL.has(old.status) || rank(fresh.status ?? old.status) < rank(old.status)) {
+  } else if (TERMINAL.has(old.status) || rank(fresh.status ?? old.status) < rank(old.status) ||
+             fresh.seq < old.seq) { // an answer older than an event applied (a list read in flight meanwhile)
     // Usage is reported after the end (RunPod's webhook comes last) and only grows: take the larger.
     job = { ...fresh, ...old };
     if ((fresh.usage?.execution_ms ?? -1) >= (old.usage?.execution_ms ?? -1) && fresh.usage) {

@@ -96,7 +96,7 @@ export class JobFeed {
         this.drops = 0;
       }
       const patch = patchFromMessage(message);
-      if (patch) this.onPatch(patch);
+      if (patch) this.onPatch(typeof message.seq === "number" ? { ...patch, seq: message.seq } : patch);
     };
     // An error is always followed by a close; the close decides. A socket that closes while the job still
     // runs (refused upgrade, proxy, network change) hands over to polling until it is open again.

@@ -61,6 +61,8 @@ def test_status_answers_map_to_the_websocket_shapes():
         "type": "complete", "job_id": "j", "output_key": "k", "output_url": "u"}
     assert event_from_status({**base, "status": "error", "error": "e"}) == {"type": "error", "job_id": "j", "error": "e"}
     assert event_from_status({**base, "status": "cancelled"}) == {"type": "cancelled", "job_id": "j"}
+    assert event_from_status({**base, "status": "queued", "queue_position": 3, "seq": 4}) == {
+        "type": "queued", "job_id": "j", "position": 3, "seq": 4}
     # The body's seq (the job's last event) goes with it: watch() yields only newer ones.
     assert event_from_status({**base, "status": "cancelled", "seq": 9}) == {"type": "cancelled", "job_id": "j", "seq": 9}
 
