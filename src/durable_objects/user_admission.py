@@ -32,6 +32,8 @@ class Admission:
         await self._schedule()  # the safety net, stored before the ask goes out
         if await lifecycle.acquire():
             await self._submit_soon(job_id)
+        else:  # queued with its position, or owing the release of what an ask that came too late got
+            await self._schedule()
 
     async def _submit_soon(self, job_id: str) -> None:
         attempt = self._job(job_id).begin_submit()

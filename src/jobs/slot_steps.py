@@ -56,11 +56,11 @@ class SlotSteps(JobLifecycle):
             self.save_change(job, outcome)
             return job.status == PENDING
         if job.terminal or job.attempt != attempt:
-            # It ended (or began again) while the ask was out: what the ask got goes back, by a release
-            # sent now that the scheduler has surely seen the ask (one sent before may have overtaken it).
+            # It ended (or began again) while the ask was out: what the ask got goes back, by a release owed
+            # now that the scheduler has surely seen the ask (one sent before may have overtaken it), and
+            # sent by the alarm the caller sets next: stored before any call, as every follow-up is.
             admission.owe_release(job, attempt + 1)
             self.store.save(job)
-            await self.release_slots()
         return False
 
     async def release_slots(self) -> None:

@@ -150,6 +150,9 @@ async def test_a_job_cancelled_while_its_ask_was_out_gives_back_what_it_got(worl
 
     world.job.ports.scheduler = lambda: CancelDuringAsk()
     assert not await world.job.acquire()
+    # Owed, not sent in the ask's step: the alarm the object sets next sends it (stored first, as every call out).
+    assert world.record().release.pending and world.scheduler.store.snapshot()["slots_in_use"] == 1
+    await world.alarm_until_idle()
     assert world.scheduler.store.snapshot()["slots_in_use"] == 0  # released once the ask had surely arrived
     assert world.record().status == "cancelled" and not world.record().release.pending
 
